@@ -1,0 +1,3 @@
+from .base_backbone import BaseBackbone
+
+__all__ = ['BaseBackbone']

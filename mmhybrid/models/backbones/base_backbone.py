@@ -1,0 +1,292 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""The contract every mmhybrid backbone fulfils, written once.
+
+A backbone is a stem followed by ``num_stages`` stages. Subclasses build them
+and implement :meth:`forward_stem`, :meth:`forward_stage` and
+:meth:`param_position`; this class owns everything around them:
+
+- ``out_indices``: validated, negatives allowed, normalised to sorted indices;
+  stages after the last output are never run and their parameters are frozen
+  (so DDP never waits for gradients that cannot come);
+- ``frozen_stages`` (mmdet semantics): ``-1`` freezes nothing, ``0`` the stem,
+  ``k`` the stem and the first ``k`` stages including their output norms;
+  applied at construction and kept by :meth:`train`;
+- ``norm_eval``: BatchNorm layers stay in eval mode while training;
+- ``with_cp``: non-reentrant activation checkpointing of every block;
+- ``out_channels`` / ``strides``: declared per output for neck checks;
+- ``init_cfg=dict(type='Pretrained', ...)``: official checkpoints load through
+  :func:`mmhybrid.models.utils.load_pretrained`, with a report;
+- ``get_layer_depth``: layer- and stage-wise ids for LR decay.
+"""
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..utils.checkpoint import load_pretrained
+
+ArchType = Union[str, Dict]
+
+
+class BaseBackbone(BaseModule, metaclass=ABCMeta):
+    """Base class of all mmhybrid backbones.
+
+    Subclasses set ``arch_zoo`` (variants) and ``essential_keys`` (keys a
+    custom arch dict must define), build ``self.stem`` and ``self.stages``
+    (one module per stage; output norms as ``self.norm{i}``), fill
+    ``stage_channels`` and ``stage_strides``, and call
+    :meth:`_freeze_stages` at the end of their ``__init__``.
+
+    Args:
+        num_stages (int): Number of stages the subclass builds.
+        out_indices (Sequence[int] | int): Stages whose outputs are returned;
+            negative indices count from the end. Defaults to (0, 1, 2, 3).
+        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
+            the first k stages. Defaults to -1.
+        norm_eval (bool): Keep BatchNorm layers in eval mode while training.
+            Defaults to False.
+        with_cp (bool): Checkpoint every block to save memory (non-reentrant).
+            Defaults to False.
+        init_cfg (dict | list[dict], optional): Initialisation config. A
+            ``type='Pretrained'`` entry loads a checkpoint on top of
+            :attr:`default_init_cfg`. Defaults to None.
+    """
+
+    #: Variants: ``{name: settings}``; aliases share one settings dict.
+    arch_zoo: Dict[str, Dict] = {}
+    #: Keys a custom ``arch`` dict must provide.
+    essential_keys: frozenset = frozenset()
+    #: The paper's initialisation, also applied before loading a checkpoint.
+    default_init_cfg: Optional[Union[Dict, List[Dict]]] = None
+
+    def __init__(self,
+                 num_stages: int,
+                 out_indices: Union[Sequence[int], int] = (0, 1, 2, 3),
+                 frozen_stages: int = -1,
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
+        if init_cfg is None:
+            init_cfg = self.default_init_cfg
+        super().__init__(init_cfg=init_cfg)
+        self.num_stages = num_stages
+        self.out_indices = self._normalize_out_indices(out_indices, num_stages)
+        if not isinstance(frozen_stages, int) or not \
+                -1 <= frozen_stages <= num_stages:
+            raise ValueError(
+                f'frozen_stages must be an int in [-1, {num_stages}] (-1: '
+                f'none, 0: stem, k: stem + first k stages), got '
+                f'{frozen_stages!r}')
+        self.frozen_stages = frozen_stages
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        # Filled by subclasses: channels and stride of every stage's output.
+        self.stage_channels: List[int] = []
+        self.stage_strides: List[int] = []
+
+    # ------------------------------------------------------------ arch ----
+    @classmethod
+    def parse_arch(cls, arch: ArchType) -> Dict:
+        """Return the settings of ``arch``: a key of :attr:`arch_zoo`, or a
+        dict; a dict may also update a named variant via ``base='s'``."""
+        if isinstance(arch, str):
+            key = arch.lower()
+            if key not in cls.arch_zoo:
+                raise ValueError(
+                    f'Unknown {cls.__name__} arch {arch!r}; valid archs: '
+                    f'{sorted(cls.arch_zoo)} or a dict with keys '
+                    f'{sorted(cls.essential_keys)}')
+            return dict(cls.arch_zoo[key])
+        if not isinstance(arch, dict):
+            raise ValueError(f'{cls.__name__} arch must be a str or a dict, '
+                             f'got {type(arch).__name__}')
+        arch = dict(arch)
+        if 'base' in arch:
+            arch = {**cls.parse_arch(arch.pop('base')), **arch}
+        missing = set(cls.essential_keys) - set(arch)
+        if missing:
+            raise ValueError(
+                f'Custom {cls.__name__} arch lacks keys {sorted(missing)}; '
+                f'it needs {sorted(cls.essential_keys)} (or base=<one of '
+                f'{sorted(cls.arch_zoo)}>)')
+        return arch
+
+    @staticmethod
+    def _normalize_out_indices(out_indices: Union[Sequence[int], int],
+                               num_stages: int) -> Tuple[int, ...]:
+        if isinstance(out_indices, int):
+            out_indices = [out_indices]
+        if not isinstance(out_indices, Sequence) or not out_indices or \
+                not all(isinstance(i, int) for i in out_indices):
+            raise ValueError('out_indices must be an int or a non-empty '
+                             f'sequence of ints, got {out_indices!r}')
+        valid = range(-num_stages, num_stages)
+        bad = [i for i in out_indices if i not in valid]
+        if bad:
+            raise ValueError(
+                f'out_indices {bad} out of range; valid indices are '
+                f'{list(range(num_stages))} (or negatives down to '
+                f'{-num_stages})')
+        normalized = sorted({i % num_stages for i in out_indices})
+        if len(normalized) != len(out_indices):
+            raise ValueError(f'out_indices {out_indices!r} name a stage twice')
+        return tuple(normalized)
+
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of each returned feature map, in output order."""
+        return [self.stage_channels[i] for i in self.out_indices]
+
+    @property
+    def strides(self) -> List[int]:
+        """Stride (w.r.t. the input) of each returned feature map."""
+        return [self.stage_strides[i] for i in self.out_indices]
+
+    # --------------------------------------------------------- forward ----
+    @abstractmethod
+    def forward_stem(self, x: Tensor) -> Tensor:
+        """Run the stem."""
+
+    @abstractmethod
+    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """Run stage ``i``; return (input of the next stage, NCHW output)."""
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        x = self.forward_stem(x)
+        outs = []
+        for i in range(self.out_indices[-1] + 1):
+            x, out = self.forward_stage(i, x)
+            if i in self.out_indices:
+                outs.append(out.contiguous())
+        return tuple(outs)
+
+    def run_block(self, block: nn.Module, x: Tensor, *args) -> Tensor:
+        """Call ``block``, checkpointed when ``with_cp`` is on and grads flow."""
+        if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
+            return cp.checkpoint(block, x, *args, use_reentrant=False)
+        return block(x, *args)
+
+    # ---------------------------------------------------------- freeze ----
+    def stem_modules(self) -> List[nn.Module]:
+        """Modules frozen by ``frozen_stages >= 0``."""
+        return [self.stem]
+
+    def stage_modules(self, i: int) -> List[nn.Module]:
+        """Modules of stage ``i`` (its output norm included) for freezing."""
+        mods = [self.stages[i]]
+        norm = getattr(self, f'norm{i}', None)
+        return mods + [norm] if norm is not None else mods
+
+    def _frozen_modules(self) -> List[nn.Module]:
+        mods = []
+        if self.frozen_stages >= 0:
+            mods += self.stem_modules()
+        for i in range(self.num_stages):
+            # Stages past the last output never run: frozen so that DDP does
+            # not wait for gradients they cannot get.
+            if i < self.frozen_stages or i > self.out_indices[-1]:
+                mods += self.stage_modules(i)
+        return mods
+
+    def _freeze_stages(self) -> None:
+        for m in self._frozen_modules():
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad = False
+
+    def train(self, mode: bool = True) -> 'BaseBackbone':
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    # ------------------------------------------------------------ init ----
+    def init_weights(self) -> None:
+        """Apply the paper's init, then load a ``Pretrained`` checkpoint."""
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else \
+            [self.init_cfg] if self.init_cfg else []
+        pretrained = [c for c in cfgs if c.get('type') == 'Pretrained']
+        if pretrained:
+            others = [c for c in cfgs if c.get('type') != 'Pretrained']
+            self.init_cfg = others or self.default_init_cfg
+        super().init_weights()
+        for cfg in pretrained:
+            kwargs = {k: v for k, v in cfg.items() if k != 'type'}
+            load_pretrained(self, **kwargs)
+        if pretrained:
+            self.init_cfg = pretrained[0] if len(cfgs) == 1 else cfgs
+
+    @classmethod
+    def convert_official(cls, state_dict: Dict[str, Tensor]
+                         ) -> Dict[str, Tensor]:
+        """Map an official checkpoint's keys to this layout (idempotent).
+
+        Classification heads are dropped here. The default is the identity.
+        """
+        return state_dict
+
+    def adapt_pretrained(self, key: str, value: Tensor,
+                         target: Tensor) -> Optional[Tensor]:
+        """Resize a checkpoint tensor whose shape differs from ``target``
+        (e.g. a global filter or position table); None means no resizer."""
+        return None
+
+    # ------------------------------------------------------- LR decay -----
+    @abstractmethod
+    def param_position(self, name: str) -> Tuple[Optional[int], int]:
+        """Locate parameter ``name`` (relative to the backbone).
+
+        Returns:
+            tuple: ``(stage, block)``; ``block == -1`` for the part of the
+            stage that runs before its blocks (the stem for stage 0, a
+            downsampling layer otherwise); ``stage is None`` for parameters
+            outside the stages (e.g. output norms), which get the full LR.
+        """
+
+    def get_layer_depth(self, name: str, decay_type: str = 'layer_wise',
+                        num_layers: int = 12) -> Tuple[int, int]:
+        """Layer id of parameter ``name`` for layer-wise LR decay.
+
+        The rule is the one of the official ConvNeXt/HorNet det/seg code,
+        generalised to any 4-stage backbone: layer-wise, the stem is layer 0,
+        stage 0's blocks 1, stage 1 layer 2, stage 2 layers 3 + block // 3,
+        stage 3 layer ``num_layers``; stage-wise, the stem and downsampling
+        layers are 0 and stage ``i``'s blocks ``i + 1``. Everything outside
+        the stages is the last layer (full LR).
+
+        Args:
+            name (str): Parameter name relative to the backbone.
+            decay_type (str): 'layer_wise' or 'stage_wise'.
+                Defaults to 'layer_wise'.
+            num_layers (int): Number of decayed layers. Defaults to 12.
+
+        Returns:
+            tuple[int, int]: The layer id and the number of layer ids
+            (``num_layers + 2``).
+        """
+        total = num_layers + 2
+        stage, block = self.param_position(name)
+        if stage is None:
+            return total - 1, total
+        if decay_type == 'stage_wise':
+            return (0 if block == -1 else stage + 1), total
+        if decay_type != 'layer_wise':
+            raise ValueError(f"decay_type must be 'layer_wise' or "
+                             f"'stage_wise', got {decay_type!r}")
+        if stage == 0:
+            layer = 0 if block == -1 else 1
+        elif stage == 1:
+            layer = 2
+        elif stage == 2:
+            layer = 3 if block == -1 else 3 + block // 3
+        else:
+            layer = num_layers
+        return min(layer, num_layers), total

@@ -1,0 +1,196 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Loading checkpoints as the official repos release them, with a report.
+
+mmengine's ``Pretrained`` init only unwraps ``state_dict`` and loads with
+``strict=False`` behind a warning, so an official ``{'model': ...}``
+checkpoint silently leaves a backbone at random init. Here every checkpoint
+goes through one path: read (URL or file) -> unwrap (``state_dict`` /
+``model`` / ``state_dict_ema`` / ``model_ema``) -> strip ``module.`` and
+``backbone.`` prefixes -> the backbone's official-key converter -> shape
+resizers -> load, then log ``loaded N/M tensors`` with what was missing,
+unexpected or skipped, and raise when too little matched.
+"""
+import os
+import os.path as osp
+import pickle
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger, print_log
+from torch import Tensor
+
+#: Where official repos keep the weights, in the order they are preferred.
+STATE_DICT_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
+
+
+def read_checkpoint(filename: str, map_location: str = 'cpu') -> Dict:
+    """Read a checkpoint from a local path or an http(s) URL.
+
+    Plain tensor checkpoints load with ``weights_only=True``. Official
+    releases that pickle other objects (e.g. an ``argparse.Namespace`` of
+    training args) are retried with ``weights_only=False`` and a warning: only
+    point mmhybrid at checkpoints you trust.
+    """
+    if filename.startswith(('http://', 'https://')):
+        hub_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+        local = osp.join(hub_dir, osp.basename(filename.split('?')[0]))
+        if not osp.exists(local):
+            os.makedirs(hub_dir, exist_ok=True)
+            torch.hub.download_url_to_file(filename, local)
+        filename = local
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
+    try:
+        return torch.load(filename, map_location=map_location,
+                          weights_only=True)
+    except pickle.UnpicklingError:
+        print_log(
+            f'{filename} holds more than tensors; loading it with '
+            'weights_only=False (trusting the file)', logger='current',
+            level=30)
+        return torch.load(filename, map_location=map_location,
+                          weights_only=False)
+
+
+def extract_state_dict(checkpoint: Dict,
+                       state_dict_key: Optional[str] = None,
+                       prefix: Optional[str] = None) -> Dict[str, Tensor]:
+    """Unwrap a checkpoint into a flat state dict of tensors.
+
+    Args:
+        checkpoint (dict): What :func:`read_checkpoint` returned.
+        state_dict_key (str, optional): Key holding the weights. Defaults to
+            the first of :data:`STATE_DICT_KEYS` present, else the dict itself.
+        prefix (str, optional): Keep only keys under this prefix and strip
+            it (e.g. ``'backbone.'``). Defaults to None: a ``backbone.``
+            prefix is stripped when the checkpoint has one (a det/seg model).
+
+    Returns:
+        dict[str, Tensor]: The state dict.
+    """
+    if state_dict_key is not None:
+        if state_dict_key not in checkpoint:
+            raise KeyError(f'checkpoint has no {state_dict_key!r}; its keys: '
+                           f'{sorted(checkpoint)[:10]}')
+        state_dict = checkpoint[state_dict_key]
+    else:
+        state_dict = next((checkpoint[k] for k in STATE_DICT_KEYS
+                           if isinstance(checkpoint.get(k), dict)),
+                          checkpoint)
+    state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
+                  for k, v in state_dict.items() if isinstance(v, Tensor)}
+    if prefix is None and any(k.startswith('backbone.') for k in state_dict):
+        prefix = 'backbone.'
+    if prefix:
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
+                      if k.startswith(prefix)}
+    return state_dict
+
+
+@dataclass
+class LoadReport:
+    """What :func:`load_pretrained` loaded into a model."""
+    loaded: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+    resized: List[str] = field(default_factory=list)
+    mismatched: List[str] = field(default_factory=list)
+    total: int = 0
+
+    @property
+    def ratio(self) -> float:
+        return len(self.loaded) / max(self.total, 1)
+
+    def __str__(self) -> str:
+        lines = [f'loaded {len(self.loaded)}/{self.total} tensors']
+
+        def add(title: str, keys: List[str]) -> None:
+            if keys:
+                shown = ', '.join(keys[:20])
+                more = f' ... (+{len(keys) - 20})' if len(keys) > 20 else ''
+                lines.append(f'{title} ({len(keys)}): {shown}{more}')
+
+        add('resized', self.resized)
+        add('missing (left at init)', self.missing)
+        add('unexpected (ignored)', self.unexpected)
+        add('shape mismatch (skipped)', self.mismatched)
+        return '\n'.join(lines)
+
+
+def convert_state_dict(model: nn.Module,
+                       state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
+    """Apply ``model.convert_official`` (official -> mmhybrid keys), if any."""
+    convert = getattr(model, 'convert_official', None)
+    return convert(state_dict) if convert is not None else state_dict
+
+
+def load_state_dict_report(model: nn.Module,
+                           state_dict: Dict[str, Tensor]) -> LoadReport:
+    """Load ``state_dict`` into ``model`` non-strictly and report on it.
+
+    Tensors whose shape differs go through ``model.adapt_pretrained`` (if the
+    model has one) and are skipped when it returns None.
+    """
+    own = model.state_dict()
+    report = LoadReport(total=len(own))
+    adapt = getattr(model, 'adapt_pretrained', None)
+    to_load = {}
+    for key, value in state_dict.items():
+        if key not in own:
+            report.unexpected.append(key)
+            continue
+        if value.shape != own[key].shape:
+            value = adapt(key, value, own[key]) if adapt else None
+            if value is None or value.shape != own[key].shape:
+                report.mismatched.append(
+                    f'{key} {tuple(state_dict[key].shape)} vs '
+                    f'{tuple(own[key].shape)}')
+                continue
+            report.resized.append(key)
+        to_load[key] = value
+    model.load_state_dict(to_load, strict=False)
+    report.loaded = sorted(to_load)
+    report.missing = sorted(set(own) - set(to_load))
+    return report
+
+
+def load_pretrained(model: nn.Module,
+                    checkpoint: str,
+                    prefix: Optional[str] = None,
+                    state_dict_key: Optional[str] = None,
+                    min_match: float = 0.9,
+                    map_location: str = 'cpu') -> LoadReport:
+    """Load an official or mmhybrid checkpoint into ``model`` with a report.
+
+    Usable from configs as ``init_cfg=dict(type='Pretrained',
+    checkpoint=..., prefix=None, min_match=0.9)`` on any mmhybrid backbone.
+
+    Args:
+        model (nn.Module): The backbone to load into.
+        checkpoint (str): Local path or http(s) URL.
+        prefix (str, optional): See :func:`extract_state_dict`.
+            Defaults to None.
+        state_dict_key (str, optional): See :func:`extract_state_dict`.
+            Defaults to None.
+        min_match (float): Raise if fewer than this fraction of the model's
+            tensors are loaded. Defaults to 0.9.
+        map_location (str): Device to read tensors to. Defaults to 'cpu'.
+
+    Returns:
+        LoadReport: What was loaded, missing, unexpected, resized, skipped.
+    """
+    ckpt = read_checkpoint(checkpoint, map_location)
+    state_dict = extract_state_dict(ckpt, state_dict_key, prefix)
+    report = load_state_dict_report(model,
+                                    convert_state_dict(model, state_dict))
+    name = type(model).__name__
+    MMLogger.get_current_instance().info(
+        f'{name} <- {checkpoint}: {report}')
+    if report.ratio < min_match:
+        raise RuntimeError(
+            f'Only {len(report.loaded)}/{report.total} tensors of {name} '
+            f'matched {checkpoint!r} (min_match={min_match}); is it a '
+            f'checkpoint of this arch? {report}')
+    return report

@@ -1,0 +1,19 @@
+"""mmhybrid's registry nodes, children of MMEngine's roots.
+
+Because they hang under MMEngine's roots, any OpenMMLab 2.x toolbox can build
+mmhybrid modules with a scope prefix, e.g. ``type='mmhybrid.HorNet'`` from a
+config whose ``default_scope`` is ``mmdet``, ``mmseg`` or ``mmpretrain``.
+"""
+from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import \
+    OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import Registry
+
+MODELS = Registry(
+    'model', parent=MMENGINE_MODELS, scope='mmhybrid',
+    locations=['mmhybrid.models'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry(
+    'optimizer wrapper constructor',
+    parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+    scope='mmhybrid',
+    locations=['mmhybrid.engine'])
