@@ -69,6 +69,11 @@ class ExampleBackbone(BaseBackbone):
         norm = getattr(self, f'norm{i}', None)
         return x, (norm(x) if norm is not None else x)
 
+    @classmethod
+    def convert_official(cls, state_dict):
+        return {k: v for k, v in state_dict.items()
+                if not k.startswith('head.')}
+
     def param_position(self, name: str) -> Tuple[Optional[int], int]:
         parts = name.split('.')
         if parts[0] == 'stem':

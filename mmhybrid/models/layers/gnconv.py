@@ -1,0 +1,210 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""gnConv, the recursive gated convolution of HorNet, and its global filter.
+
+`HorNet: Efficient High-Order Spatial Interactions with Recursive Gated
+Convolutions <https://arxiv.org/abs/2207.14284>`_ (NeurIPS 2022).
+
+Adapted from https://github.com/raoyongming/HorNet (MIT). Shared by the
+HorNet backbone (with ``scale=1/3``) and by the HorFPN neck / gnConv UPerHead
+(no scale, optional different input width, optional identity ``proj_out``).
+"""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmhybrid.registry import MODELS
+
+
+def adapt_complex_weight(weight: Tensor, size: Sequence[int]) -> Tensor:
+    """Resize a global filter ``(C, h, w, 2)`` to ``(C, *size, 2)``.
+
+    Bilinear with ``align_corners=True`` on the frequency grid, the real and
+    imaginary parts resized independently: the same resize the official code
+    applies at run time (to the rfft grid of the feature map) and at load
+    time (to a differently configured ``h, w``). Runs in float32.
+
+    Args:
+        weight (Tensor): Filter of shape ``(C, h, w, 2)``, last axis = (real,
+            imag).
+        size (Sequence[int]): Target ``(h, w)``.
+
+    Returns:
+        Tensor: The filter of shape ``(C, size[0], size[1], 2)``.
+    """
+    size = tuple(int(s) for s in size)
+    if tuple(weight.shape[1:3]) == size:
+        return weight
+    dtype = weight.dtype
+    weight = F.interpolate(
+        weight.float().permute(3, 0, 1, 2), size=size, mode='bilinear',
+        align_corners=True)
+    return weight.permute(1, 2, 3, 0).to(dtype)
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of an NCHW map, as HorNet writes it.
+
+    The official formula (mean, biased variance, affine), kept as is so that
+    outputs match the official code to float rounding; computed in float32
+    for half-precision inputs and cast back.
+
+    Args:
+        num_channels (int): Number of channels.
+        eps (float): Added to the variance. Defaults to 1e-6.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(num_channels))
+        self.bias = nn.Parameter(torch.zeros(num_channels))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = x.dtype
+        if dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        x = self.weight[:, None, None] * x + self.bias[:, None, None]
+        return x.to(dtype)
+
+    def extra_repr(self) -> str:
+        return f'{self.weight.numel()}, eps={self.eps}'
+
+
+@MODELS.register_module()
+class GlobalLocalFilter(nn.Module):
+    """The "GF" depthwise mixer: half local 3x3, half global FFT filter.
+
+    The first half of the channels goes through a 3x3 depthwise conv, the
+    second half is multiplied in the frequency domain by a learnable complex
+    filter (a global circular convolution). The two halves are interleaved
+    (``out[:, 2i]`` local, ``out[:, 2i + 1]`` global) between two
+    LayerNorms. The filter is stored for a ``h x w`` rfft grid and resized to
+    the grid of any input at run time, so any size (odd, non-square) works.
+    The FFT branch always runs in float32 with autocast off and is cast back
+    to the input dtype.
+
+    Args:
+        dim (int): Number of input (and output) channels; must be even.
+        h (int): Height of the stored filter. Defaults to 14.
+        w (int): Width of the stored filter (``W // 2 + 1`` of the feature
+            map it was trained on). Defaults to 8.
+        kernel_size (int): Kernel of the local depthwise conv.
+            Defaults to 3.
+    """
+
+    def __init__(self, dim: int, h: int = 14, w: int = 8,
+                 kernel_size: int = 3) -> None:
+        super().__init__()
+        if dim % 2:
+            raise ValueError(f'GlobalLocalFilter needs an even dim, got {dim}')
+        self.dw = nn.Conv2d(dim // 2, dim // 2, kernel_size,
+                            padding=kernel_size // 2, bias=False,
+                            groups=dim // 2)
+        self.complex_weight = nn.Parameter(
+            torch.empty(dim // 2, h, w, 2, dtype=torch.float32))
+        nn.init.trunc_normal_(self.complex_weight, std=.02, a=-2., b=2.)
+        self.pre_norm = LayerNorm2d(dim)
+        self.post_norm = LayerNorm2d(dim)
+
+    def global_filter(self, x: Tensor) -> Tensor:
+        """Filter ``x`` (B, C, H, W) in the frequency domain, in float32."""
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            H, W = x.shape[-2:]
+            freq = torch.fft.rfft2(x.float(), dim=(2, 3), norm='ortho')
+            weight = adapt_complex_weight(self.complex_weight,
+                                          freq.shape[2:4]).float()
+            freq = freq * torch.view_as_complex(weight.contiguous())
+            out = torch.fft.irfft2(freq, s=(H, W), dim=(2, 3), norm='ortho')
+        return out.to(x.dtype)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.pre_norm(x)
+        local, glob = torch.chunk(x, 2, dim=1)
+        local = self.dw(local)
+        glob = self.global_filter(glob).to(local.dtype)
+        B, C, H, W = local.shape
+        x = torch.stack([local, glob], dim=2).reshape(B, 2 * C, H, W)
+        return self.post_norm(x)
+
+
+@MODELS.register_module()
+class GnConv(nn.Module):
+    """gnConv: recursive gated convolution of order ``n``.
+
+    ``proj_in`` maps the input to ``2 * dim`` channels, split into ``p0``
+    (the smallest width) and the rest; one depthwise mixer (7x7 conv or
+    :class:`GlobalLocalFilter`) runs on the rest, its output scaled by
+    ``scale`` and split into ascending widths ``dims = [dim / 2^(n-1), ...,
+    dim / 2, dim]``; then ``x = p0 * q0`` and ``x = pws[i](x) * q[i + 1]``
+    recursively, and ``proj_out`` maps ``dim`` to ``out_channels``.
+
+    Args:
+        in_channels (int): Number of input channels.
+        out_channels (int, optional): Number of output channels. Defaults to
+            None, i.e. ``in_channels``.
+        order (int): Interaction order ``n``. Defaults to 5.
+        dim_ratio (int): Width of the gated features as a multiple of
+            ``out_channels``. Defaults to 1.
+        kernel_size (int): Kernel of the depthwise conv when no global
+            filter is used. Defaults to 7.
+        gf_size (Sequence[int], optional): ``(h, w)`` of a
+            :class:`GlobalLocalFilter` replacing the depthwise conv.
+            Defaults to None (depthwise conv).
+        scale (float): Multiplies the depthwise output (the HorNet backbone
+            uses 1/3, HorFPN 1). Defaults to 1.0.
+        proj_out (bool): Whether to end with a 1x1 conv; if False the output
+            has ``dim`` channels. Defaults to True.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: Optional[int] = None,
+                 order: int = 5,
+                 dim_ratio: int = 1,
+                 kernel_size: int = 7,
+                 gf_size: Optional[Sequence[int]] = None,
+                 scale: float = 1.0,
+                 proj_out: bool = True) -> None:
+        super().__init__()
+        out_channels = out_channels or in_channels
+        dim = out_channels * dim_ratio
+        if order < 1 or dim % 2**(order - 1):
+            raise ValueError(f'gnConv of order {order} needs a width '
+                             f'divisible by {2**(order - 1)}, got {dim}')
+        if not proj_out and dim != out_channels:
+            raise ValueError('proj_out=False needs dim_ratio=1')
+        self.order = order
+        self.dims = [dim // 2**i for i in range(order)][::-1]
+        self.scale = scale
+        self.proj_in = nn.Conv2d(in_channels, 2 * dim, 1)
+        if gf_size is None:
+            self.dwconv = nn.Conv2d(
+                sum(self.dims), sum(self.dims), kernel_size,
+                padding=(kernel_size - 1) // 2, groups=sum(self.dims))
+        else:
+            h, w = gf_size
+            self.dwconv = GlobalLocalFilter(sum(self.dims), h=h, w=w)
+        self.proj_out = nn.Conv2d(dim, out_channels, 1) if proj_out \
+            else nn.Identity()
+        self.pws = nn.ModuleList(
+            nn.Conv2d(self.dims[i], self.dims[i + 1], 1)
+            for i in range(order - 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.proj_in(x)
+        pwa, abc = torch.split(x, (self.dims[0], sum(self.dims)), dim=1)
+        dw_list = torch.split(self.dwconv(abc) * self.scale, self.dims, dim=1)
+        x = pwa * dw_list[0]
+        for pw, dw in zip(self.pws, dw_list[1:]):
+            x = pw(x) * dw
+        return self.proj_out(x)
+
+    def extra_repr(self) -> str:
+        return f'order={self.order}, dims={self.dims}, scale={self.scale:.4g}'
+

@@ -1,0 +1,69 @@
+"""Helpers the thin ``tools/`` scripts share."""
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def set_data_root(cfg: Config, data_root: str) -> int:
+    """Point every path under the config's ``data_root`` at ``data_root``.
+
+    Configs keep the standard roots (``data/coco/``,
+    ``data/ade/ADEChallengeData2016/``); the base configs have already joined
+    them into dataloader and evaluator paths, so every string that starts with
+    the old root is rewritten.
+
+    Returns:
+        int: How many strings were rewritten.
+    """
+    old = cfg.get('data_root')
+    if not old:
+        raise ValueError('the config defines no `data_root` to replace')
+    new = os.path.join(data_root, '') if old.endswith('/') else data_root
+    count = 0
+
+    def visit(node: Any) -> Any:
+        nonlocal count
+        if isinstance(node, str) and node.startswith(old):
+            count += 1
+            return new + node[len(old):]
+        if isinstance(node, dict):
+            for k in node:
+                node[k] = visit(node[k])
+        elif isinstance(node, list):
+            node[:] = [visit(v) for v in node]
+        elif isinstance(node, tuple):
+            return type(node)(visit(v) for v in node)
+        return node
+
+    for key in list(cfg.keys()):
+        cfg[key] = visit(cfg[key])
+    return count
+
+
+def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
+    """Make ``--launcher pytorch`` work without GPUs (gloo, CPU DDP).
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and wraps the
+    model with ``device_ids=[LOCAL_RANK]``; both fail on CPU. The process
+    group is initialised here (the runner then skips its own init) and DDP is
+    told to run on CPU.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if not dist.is_initialized():
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+        kwargs = {}
+        if timeout is not None:
+            from datetime import timedelta
+            kwargs['timeout'] = timedelta(seconds=timeout)
+        dist.init_process_group(backend='gloo', **kwargs)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper

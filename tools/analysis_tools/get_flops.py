@@ -1,0 +1,68 @@
+"""Parameters and FLOPs of a backbone or a whole det/seg config.
+
+    # HorNet-T with a 1000-class head at 224 (how the papers count):
+    python tools/analysis_tools/get_flops.py HorNet --arch t --num-classes 1000
+    # a whole detector at 1280x800:
+    python tools/analysis_tools/get_flops.py CONFIG --shape 800 1280
+
+FLOPs are multiply-adds (fvcore convention), including FFTs and fused
+attention (see mmhybrid.utils.flops); --elementwise also counts element-wise
+products and sums.
+"""
+import argparse
+import json
+
+import torch
+from mmengine.analysis import parameter_count
+from mmengine.config import DictAction
+
+from mmhybrid.utils.analysis import build_target
+from mmhybrid.utils.flops import flop_analyzer
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Params and FLOPs')
+    parser.add_argument('target', help='config file or backbone type')
+    parser.add_argument('--arch', help='backbone arch (for a backbone type)')
+    parser.add_argument('--shape', type=int, nargs='+', default=[224, 224],
+                        help='input H W (or one value for a square)')
+    parser.add_argument('--num-classes', type=int, default=0,
+                        help='add a classification head (backbone only)')
+    parser.add_argument('--elementwise', action='store_true',
+                        help='count element-wise mul/sum/softmax too')
+    parser.add_argument('--kwargs', nargs='+', action=DictAction, default={},
+                        help='extra backbone arguments, e.g. drop_path_rate=0')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='config overrides (for a config)')
+    parser.add_argument('--json', action='store_true', help='print JSON')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    h, w = (args.shape * 2)[:2]
+    model, desc = build_target(args.target, args.arch, args.num_classes,
+                               args.kwargs, args.cfg_options)
+    model.eval()
+    x = torch.rand(1, 3, h, w)
+    with torch.no_grad():
+        analyzer = flop_analyzer(model, (x, ), elementwise=args.elementwise)
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        flops = analyzer.total()
+        unsupported = dict(analyzer.unsupported_ops())
+    params = parameter_count(model)['']
+    result = dict(model=desc, input=[1, 3, h, w], params=params,
+                  params_m=round(params / 1e6, 2), flops=flops,
+                  gflops=round(flops / 1e9, 2), uncounted_ops=unsupported)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f'model: {desc}\ninput: 1x3x{h}x{w}\n'
+          f'params: {params / 1e6:.2f} M\nFLOPs: {flops / 1e9:.2f} G')
+    if unsupported:
+        print(f'ops not counted: {unsupported}')
+
+
+if __name__ == '__main__':
+    main()
