@@ -1,13 +1,15 @@
 """Print the environment for bug reports: ``python -m mmhybrid.utils.collect_env``."""
 import importlib
+from importlib import metadata
 from collections import OrderedDict
 
 from mmengine.utils.dl_utils import collect_env as collect_base_env
 
 
-def _version(name: str) -> str:
+def _version(module: str, dist: str) -> str:
     try:
-        return importlib.import_module(name).__version__
+        importlib.import_module(module)
+        return metadata.version(dist)
     except Exception as e:  # report, never fail: this runs in bug reports
         return f'not importable ({type(e).__name__}: {e})'
 
@@ -29,9 +31,13 @@ def _mmcv_ops() -> str:
 def collect_env() -> OrderedDict:
     """Versions of the stack, whether mmcv's compiled ops work, CUDA."""
     env = collect_base_env()
-    for name in ('mmhybrid', 'mmengine', 'mmcv', 'mmdet', 'mmseg',
-                 'mmpretrain', 'numpy', 'pycocotools'):
-        env[name] = _version(name)
+    env.pop('PyTorch compiling details', None)  # pages of build flags
+    for module, dist in (('mmhybrid', 'mmhybrid'), ('mmengine', 'mmengine'),
+                         ('mmcv', 'mmcv'), ('mmdet', 'mmdet'),
+                         ('mmseg', 'mmsegmentation'),
+                         ('mmpretrain', 'mmpretrain'), ('numpy', 'numpy'),
+                         ('pycocotools', 'pycocotools')):
+        env[module] = _version(module, dist)
     env['mmcv ops'] = _mmcv_ops()
     return env
 

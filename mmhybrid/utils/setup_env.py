@@ -53,8 +53,10 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     """
     if launcher == 'none' or torch.cuda.is_available():
         return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    cfg.env_cfg.dist_cfg.backend = 'gloo'
     if not dist.is_initialized():
-        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+        timeout = cfg.env_cfg.dist_cfg.get('timeout')
         kwargs = {}
         if timeout is not None:
             from datetime import timedelta

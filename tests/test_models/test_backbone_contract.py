@@ -17,6 +17,12 @@ from tests import example_backbone  # noqa: F401  (registers ExampleBackbone)
 #: name -> kwargs of a tiny instance, cheap on CPU.
 TINY = {
     'ExampleBackbone': dict(arch='t'),
+    'HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
+                             orders=[2, 3, 4, 5])),
+    # the same class with global filters (scoped name keeps the key unique)
+    'mmhybrid.HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
+                                      orders=[2, 3, 4, 5],
+                                      gf_sizes=[None, None, (14, 8), (7, 4)])),
 }
 #: input sizes: square, non-square, odd, detection-like (scaled down).
 SIZES = [(64, 64), (64, 96), (97, 131), (100, 167)]

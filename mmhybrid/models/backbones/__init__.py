@@ -1,3 +1,4 @@
 from .base_backbone import BaseBackbone
+from .hornet import HorNet
 
-__all__ = ['BaseBackbone']
+__all__ = ['BaseBackbone', 'HorNet']

@@ -18,6 +18,7 @@ and implement :meth:`forward_stem`, :meth:`forward_stage` and
   :func:`mmhybrid.models.utils.load_pretrained`, with a report;
 - ``get_layer_depth``: layer- and stage-wise ids for LR decay.
 """
+import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -55,6 +56,9 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         init_cfg (dict | list[dict], optional): Initialisation config. A
             ``type='Pretrained'`` entry loads a checkpoint on top of
             :attr:`default_init_cfg`. Defaults to None.
+        pretrained (str, optional): Deprecated alias of
+            ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
+            Defaults to None.
     """
 
     #: Variants: ``{name: settings}``; aliases share one settings dict.
@@ -70,7 +74,18 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
+                 init_cfg: Optional[Union[Dict, List[Dict]]] = None,
+                 pretrained: Optional[str] = None) -> None:
+        if pretrained is not None:
+            # mmseg's EncoderDecoder still forwards the 1.x-era
+            # `model.pretrained` to the backbone.
+            if init_cfg is not None:
+                raise ValueError('pass either pretrained or init_cfg, not '
+                                 'both; prefer init_cfg=dict(type='
+                                 "'Pretrained', checkpoint=...)")
+            warnings.warn('pretrained is deprecated, use init_cfg='
+                          "dict(type='Pretrained', checkpoint=...)")
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         if init_cfg is None:
             init_cfg = self.default_init_cfg
         super().__init__(init_cfg=init_cfg)

@@ -1,3 +1,7 @@
-from .gnconv import GlobalLocalFilter, GnConv, LayerNorm2d, adapt_complex_weight
+from .gnconv import (GlobalLocalFilter, GnConv, GnConvModule, LayerNorm2d,
+                     adapt_complex_weight)
 
-__all__ = ['GlobalLocalFilter', 'GnConv', 'LayerNorm2d', 'adapt_complex_weight']
+__all__ = [
+    'GlobalLocalFilter', 'GnConv', 'GnConvModule', 'LayerNorm2d',
+    'adapt_complex_weight'
+]

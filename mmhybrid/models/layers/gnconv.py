@@ -208,3 +208,48 @@ class GnConv(nn.Module):
     def extra_repr(self) -> str:
         return f'order={self.order}, dims={self.dims}, scale={self.scale:.4g}'
 
+
+@MODELS.register_module()
+class GnConvModule(GnConv):
+    """A :class:`GnConv` followed by an optional norm and activation.
+
+    The HorFPN building block (official ``GNConvModule``): unlike the
+    backbone's gnConv it has no scale, and its input width may differ from
+    its output width. The norm and activation are built with mmcv (needed
+    only when they are configured) and named as mmcv's ``ConvModule`` names
+    them (e.g. ``bn``), so official HorFPN checkpoints load as they are.
+
+    Args:
+        in_channels (int): Number of input channels.
+        out_channels (int): Number of output channels.
+        norm_cfg (dict, optional): Norm after the gnConv. Defaults to None.
+        act_cfg (dict, optional): Activation after the norm.
+            Defaults to None.
+        **kwargs: Other :class:`GnConv` arguments (``order``,
+            ``kernel_size``, ``gf_size``, ``proj_out``, ``dim_ratio``).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 norm_cfg: Optional[dict] = None,
+                 act_cfg: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(in_channels, out_channels, **kwargs)
+        self.norm_name = None
+        self.activate = None
+        if norm_cfg is not None or act_cfg is not None:
+            from mmcv.cnn import build_activation_layer, build_norm_layer
+            if norm_cfg is not None:
+                self.norm_name, norm = build_norm_layer(norm_cfg, out_channels)
+                self.add_module(self.norm_name, norm)
+            if act_cfg is not None:
+                self.activate = build_activation_layer(act_cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = super().forward(x)
+        if self.norm_name is not None:
+            x = getattr(self, self.norm_name)(x)
+        if self.activate is not None:
+            x = self.activate(x)
+        return x

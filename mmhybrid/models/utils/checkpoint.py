@@ -40,6 +40,9 @@ def read_checkpoint(filename: str, map_location: str = 'cpu') -> Dict:
             os.makedirs(hub_dir, exist_ok=True)
             torch.hub.download_url_to_file(filename, local)
         filename = local
+    elif '://' in filename:  # open-mmlab://, torchvision://, s3://, ...
+        from mmengine.runner import CheckpointLoader
+        return CheckpointLoader.load_checkpoint(filename, map_location)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
     try:

@@ -1,0 +1,3 @@
+from .horfpn import HorFPN
+
+__all__ = ['HorFPN']

@@ -1,0 +1,453 @@
+"""HorNet, gnConv, HorFPN and GNUPerHead beyond the backbone contract.
+
+Parity tests compare with outputs of the official code stored in
+``tests/data/hornet`` (see its README for how they were produced).
+"""
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import mmhybrid  # noqa: F401
+from mmhybrid.engine import LayerDecayOptimWrapperConstructor
+from mmhybrid.models import HorNet
+from mmhybrid.models.layers import (GlobalLocalFilter, GnConv,
+                                    adapt_complex_weight)
+from mmhybrid.models.utils import load_state_dict_report
+from mmhybrid.registry import MODELS
+
+DATA = osp.join(osp.dirname(__file__), '..', 'data', 'hornet')
+#: the fixtures' config (official det HorNet, depths [1, 1, 2, 1], base 4)
+TINY = dict(base_dim=4, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5])
+GF_224 = [None, None, (14, 8), (7, 4)]
+GF_384 = [None, None, (24, 13), (12, 7)]
+#: parameters of the official classification models (1000-class head),
+#: counted by instantiating raoyongming/HorNet@ac9e210 ``hornet.py``.
+OFFICIAL_PARAMS = {
+    't': 22_409_512, 't-gf': 22_991_848, 's': 49_528_264,
+    's-gf': 50_401_768, 'b': 87_256_680, 'b-gf': 88_421_352,
+    'b-gf384': 92_099_560, 'l': 194_542_504, 'l-gf': 196_289_512,
+    'l-gf384': 201_806_824,
+}
+ALIASES = {'t': 'tiny', 't-gf': 'tiny-gf', 's': 'small', 's-gf': 'small-gf',
+           'b': 'base', 'b-gf': 'base-gf', 'b-gf384': 'base-gf384',
+           'l': 'large', 'l-gf': 'large-gf', 'l-gf384': 'large-gf384'}
+
+
+def load(name):
+    return torch.load(osp.join(DATA, name), weights_only=True)
+
+
+def max_diff(a, b):
+    return (a.float() - b.float()).abs().max().item()
+
+
+# ------------------------------------------------------------ variants ----
+def test_arch_zoo_keys():
+    assert set(HorNet.arch_zoo) == set(ALIASES) | set(ALIASES.values())
+    for short, long in ALIASES.items():
+        assert HorNet.arch_zoo[short] is HorNet.arch_zoo[long]
+
+
+@pytest.mark.parametrize('arch', sorted(OFFICIAL_PARAMS))
+def test_param_counts_match_official(arch):
+    with torch.device('meta'):
+        model = HorNet(arch=arch)
+    backbone = sum(p.numel() for n, p in model.named_parameters()
+                   if not n.startswith('norm'))
+    c = model.stage_channels[-1]
+    classifier = 2 * c + 1000 * c + 1000  # official final LayerNorm + head
+    assert backbone + classifier == OFFICIAL_PARAMS[arch]
+    assert model.out_channels == [c // 8, c // 4, c // 2, c]
+
+
+def test_gf_shapes_and_overrides():
+    with torch.device('meta'):
+        tgf = HorNet(arch='tiny-gf')
+        seg = HorNet(arch=dict(base='t-gf', gf_sizes=GF_384))
+        l384 = HorNet(arch='l-gf384')
+    sd = tgf.state_dict()
+    assert sd['stages.2.0.gnconv.dwconv.complex_weight'].shape == \
+        (240, 14, 8, 2)
+    assert sd['stages.3.1.gnconv.dwconv.complex_weight'].shape == \
+        (496, 7, 4, 2)
+    assert 'stages.1.0.gnconv.dwconv.weight' in sd  # stages 0-1 stay 7x7
+    sd = seg.state_dict()
+    assert sd['stages.2.0.gnconv.dwconv.complex_weight'].shape == \
+        (240, 24, 13, 2)
+    assert sd['stages.3.0.gnconv.dwconv.complex_weight'].shape == \
+        (496, 12, 7, 2)
+    assert l384.state_dict()['stages.3.0.gnconv.dwconv.complex_weight'] \
+        .shape == (1488, 12, 7, 2)
+
+
+def test_invalid_archs():
+    with pytest.raises(ValueError, match='valid keys'):
+        HorNet(arch=dict(TINY, gf_size=GF_224))
+    with pytest.raises(ValueError, match='per stage'):
+        HorNet(arch=dict(TINY, orders=[2, 3]))
+    with pytest.raises(ValueError, match='divisible'):
+        HorNet(arch=dict(TINY, orders=[4, 3, 4, 5]))
+
+
+def test_drop_path_and_layer_scale():
+    model = HorNet(arch=TINY, drop_path_rate=0.4)
+    rates = [getattr(b.drop_path, 'drop_prob', 0.) for s in model.stages
+             for b in s]
+    assert rates == pytest.approx([0., 0.1, 0.2, 0.3, 0.4])
+    model = HorNet(arch=TINY, layer_scale_init_value=0)
+    assert not any('gamma' in k for k in model.state_dict())
+    model(torch.rand(1, 3, 32, 32))
+
+
+def test_default_init_is_official():
+    model = HorNet(arch=dict(TINY, gf_sizes=GF_224))
+    model.init_weights()
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            assert m.weight.abs().max() <= 2 and \
+                0.01 < m.weight.std() < 0.03, name
+            assert m.bias is None or not m.bias.any(), name
+    sd = model.state_dict()
+    assert torch.equal(sd['stages.0.0.gamma1'], torch.full((4, ), 1e-6))
+    assert torch.equal(sd['norm3.weight'], torch.ones(32))
+    cw = sd['stages.2.0.gnconv.dwconv.complex_weight']
+    assert 0.01 < cw.std() < 0.03
+
+
+# --------------------------------------------------------------- gnConv ----
+def test_gnconv_widths_and_scale():
+    g = GnConv(64, order=4, scale=1 / 3)
+    assert g.dims == [8, 16, 32, 64]  # ascending; the smallest starts
+    assert g.proj_in.out_channels == 128 and g.dwconv.in_channels == 120
+    assert [tuple(p.weight.shape[:2]) for p in g.pws] == \
+        [(16, 8), (32, 16), (64, 32)]
+    # the scale multiplies the whole depthwise output
+    ref = GnConv(64, order=4)
+    ref.load_state_dict(g.state_dict())
+    with torch.no_grad():
+        ref.dwconv.weight.mul_(1 / 3)
+        ref.dwconv.bias.mul_(1 / 3)
+    x = torch.randn(1, 64, 9, 11)
+    torch.testing.assert_close(g(x), ref(x))
+    # HorFPN flavour: other input width, no proj_out
+    assert GnConv(12, 8, order=2, proj_out=False)(
+        torch.randn(1, 12, 5, 7)).shape == (1, 8, 5, 7)
+    with pytest.raises(ValueError, match='dim_ratio'):
+        GnConv(8, 8, dim_ratio=2, proj_out=False)
+
+
+@pytest.mark.parametrize('size', [(14, 14), (13, 19), (24, 33), (7, 4),
+                                  (1, 1)])
+def test_gf_any_size(size):
+    """A real constant filter is a multiplication at every size: checks
+    the run-time resize and the odd-width inverse FFT."""
+    gf = GlobalLocalFilter(8, h=14, w=8)
+    scale = torch.rand(4) + 0.5
+    with torch.no_grad():
+        gf.complex_weight.zero_()
+        gf.complex_weight[..., 0] = scale[:, None, None]
+    x = torch.randn(2, 4, *size)
+    torch.testing.assert_close(gf.global_filter(x), x * scale[:, None, None],
+                               rtol=1e-5, atol=1e-5)
+    y = gf(torch.randn(2, 8, *size))
+    assert y.shape == (2, 8, *size) and torch.isfinite(y).all()
+
+
+def test_adapt_complex_weight():
+    w = torch.randn(3, 14, 8, 2)
+    assert adapt_complex_weight(w, (14, 8)) is w
+    r = adapt_complex_weight(w, (24, 13))
+    assert r.shape == (3, 24, 13, 2)
+    for i, j in ((0, 0), (0, -1), (-1, 0), (-1, -1)):  # align_corners
+        torch.testing.assert_close(r[:, i, j], w[:, i, j])
+    ramp = torch.linspace(0, 1, 8).expand(3, 14, 8)
+    r = adapt_complex_weight(torch.stack([ramp, -ramp], -1), (5, 13))
+    torch.testing.assert_close(r[0, 0, :, 0], torch.linspace(0, 1, 13))
+
+
+def test_gf_fft_in_float32_under_autocast(monkeypatch):
+    seen = []
+    for fn in ('rfft2', 'irfft2'):
+        orig = getattr(torch.fft, fn)
+
+        def spy(x, *args, _orig=orig, **kwargs):
+            seen.append(x.dtype)
+            return _orig(x, *args, **kwargs)
+
+        monkeypatch.setattr(torch.fft, fn, spy)
+    model = HorNet(arch=dict(TINY, gf_sizes=GF_224)).eval()
+    x = torch.rand(1, 3, 100, 148)
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            outs = model(x)
+    assert seen and set(seen) == {torch.float32, torch.complex64}
+    for o, r in zip(outs, ref):
+        assert torch.isfinite(o.float()).all()
+        assert max_diff(o, r) < 0.5  # bf16 rounding only
+    # a model cast to bf16 (no autocast) works too; the official one fails
+    gf = GlobalLocalFilter(8).to(torch.bfloat16)
+    assert gf(torch.randn(1, 8, 9, 10, dtype=torch.bfloat16)).dtype == \
+        torch.bfloat16
+
+
+# ----------------------------------------------------- official parity ----
+def to_mmpretrain(state_dict):
+    """The key map of mmpretrain's hornet2mmpretrain.py (spec 5.3)."""
+    out = {}
+    for key, value in state_dict.items():
+        if key.startswith('head.'):
+            out['head.fc.' + key[5:]] = value
+            continue
+        key = re.sub(r'^norm\.', 'norm3.', key)
+        key = key.replace('gnconv.pws', 'gnconv.projs')
+        key = re.sub(r'(gamma[12])$', r'\1.weight', key)
+        out['backbone.' + key] = value
+    return out
+
+
+def classification_layout(fx):
+    """The official classifier's state dict: no norm0..3, norm/head."""
+    cls = {k: v for k, v in fx['state_dict'].items()
+           if not re.match(r'norm\d\.', k)}
+    cls.update(fx['cls_extra'])
+    return cls
+
+
+def official_layouts():
+    """Official det, official cls and mmpretrain state dicts of one model."""
+    fx = load('hornet_gf.pt')
+    cls = classification_layout(fx)
+    return fx['state_dict'], cls, to_mmpretrain(cls)
+
+
+def test_convert_official_layouts():
+    det, cls, mmpretrain = official_layouts()
+    own = HorNet(arch=dict(TINY, gf_sizes=GF_224)).state_dict()
+    norms = {k for k in own if re.match(r'norm\d\.', k)}
+    detector = {**{'backbone.' + k: v for k, v in det.items()},
+                'neck.fpn_convs.0.conv.weight': torch.zeros(1),
+                'roi_head.bbox_head.fc_cls.weight': torch.zeros(1)}
+    converted = {}
+    for name, sd in [('det', det), ('detector', detector), ('cls', cls),
+                     ('mmpretrain', mmpretrain),
+                     ('wrapped', {'model': cls})]:
+        before = dict(sd)
+        out = converted[name] = HorNet.convert_official(sd)
+        assert sd == before, 'convert_official must not modify its input'
+        again = HorNet.convert_official(out)
+        assert again.keys() == out.keys() and all(
+            again[k] is out[k] for k in out), f'{name}: not idempotent'
+        expected = set(own) if name in ('det', 'detector') else \
+            set(own) - norms
+        assert set(out) == expected, name
+        for k, v in out.items():
+            assert v.shape == own[k].shape, k
+    for name in ('mmpretrain', 'wrapped'):
+        assert converted[name].keys() == converted['cls'].keys()
+        assert all(torch.equal(converted[name][k], v)
+                   for k, v in converted['cls'].items())
+
+
+@pytest.mark.parametrize('variant', ['7x7', 'gf'])
+def test_parity_with_official_det_backbone(variant):
+    fx, inputs = load(f'hornet_{variant}.pt'), load('inputs.pt')
+    gf_sizes = GF_224 if variant == 'gf' else None
+    model = HorNet(arch=dict(TINY, gf_sizes=gf_sizes)).eval()
+    report = load_state_dict_report(
+        model, HorNet.convert_official(fx['state_dict']))
+    assert not (report.missing or report.unexpected or report.mismatched)
+    with torch.no_grad():
+        for size, img in inputs.items():
+            outs = model(img.float() / 255.)
+            for i, (out, ref) in enumerate(zip(outs, fx['outputs'][size])):
+                assert out.shape == ref.shape
+                assert max_diff(out, ref) <= 1e-4, (variant, size, i)
+
+
+@pytest.mark.parametrize('variant', ['7x7', 'gf'])
+def test_parity_with_official_classifier(variant, tmp_path):
+    """An official training checkpoint ({'model': ...}, DDP prefix) loads
+    through init_cfg; GAP + the checkpoint's norm/head give its logits."""
+    fx, inputs = load(f'hornet_{variant}.pt'), load('inputs.pt')
+    cls = classification_layout(fx)
+    path = str(tmp_path / 'official.pth')
+    torch.save({'model': {'module.' + k: v for k, v in cls.items()},
+                'epoch': 300}, path)
+    gf_sizes = GF_224 if variant == 'gf' else None
+    model = HorNet(arch=dict(TINY, gf_sizes=gf_sizes), out_indices=3,
+                   init_cfg=dict(type='Pretrained', checkpoint=path))
+    model.init_weights()
+    model.eval()
+    extra = fx['cls_extra']
+    with torch.no_grad():
+        for size, img in inputs.items():
+            x = model.forward_stem(img.float() / 255.)
+            for i in range(4):
+                x, _ = model.forward_stage(i, x)
+            feat = F.layer_norm(x.mean((2, 3)), (x.shape[1], ),
+                                extra['norm.weight'], extra['norm.bias'],
+                                1e-6)
+            logits = F.linear(feat, extra['head.weight'], extra['head.bias'])
+            assert max_diff(logits, fx['logits'][size]) <= 1e-4, size
+
+
+def test_parity_gf_resized_at_load_time():
+    """Official segmentation: (14, 8)/(7, 4) filters loaded into a model
+    configured with (24, 13)/(12, 7), then resized again at run time."""
+    fx, inputs = load('hornet_gf.pt'), load('inputs.pt')
+    model = HorNet(arch=dict(TINY, gf_sizes=GF_384)).eval()
+    report = load_state_dict_report(
+        model, HorNet.convert_official(fx['state_dict']))
+    assert report.resized == sorted(
+        k for k in model.state_dict() if k.endswith('complex_weight'))
+    assert not (report.missing or report.unexpected or report.mismatched)
+    with torch.no_grad():
+        outs = model(inputs['224x224'].float() / 255.)
+    for out, ref in zip(outs, fx['outputs_gf384']['224x224']):
+        assert max_diff(out, ref) <= 1e-4
+
+
+# ------------------------------------------------------------ LR decay ----
+def official_layer_id(name, decay_type):
+    """Spec 6.3: the official HorNet det/seg constructor, num_layers=12."""
+    parts = name.split('.')
+    if parts[0] in ('stem', 'downsample_layers'):
+        stage = 0 if parts[0] == 'stem' else int(parts[1])
+        return 0 if decay_type == 'stage_wise' else \
+            {0: 0, 1: 2, 2: 3, 3: 12}[stage]
+    if parts[0] == 'stages':
+        stage, block = int(parts[1]), int(parts[2])
+        return stage + 1 if decay_type == 'stage_wise' else \
+            {0: 1, 1: 2, 2: min(3 + block // 2, 11), 3: 12}[stage]
+    return 13  # norm0..3, neck, heads
+
+
+@pytest.mark.parametrize('decay_type', ['layer_wise', 'stage_wise'])
+def test_layer_depth_matches_official(decay_type):
+    with torch.device('meta'):
+        model = HorNet(arch='t-gf')
+    ids = set()
+    for name, _ in model.named_parameters():
+        assert model.get_layer_depth(name, decay_type, 12) == \
+            (official_layer_id(name, decay_type), 14), name
+        ids.add(official_layer_id(name, decay_type))
+    assert ids == (set(range(14)) if decay_type == 'layer_wise' else
+                   {0, 1, 2, 3, 4, 13})
+
+
+def test_layer_decay_lr_scales():
+    """HorNet-T depths (tiny widths) in a detector-like wrapper: the group
+    scales of the official det recipe (layer-wise, 0.7, 12 layers)."""
+    model = nn.Module()
+    model.backbone = HorNet(arch=dict(base_dim=4, depths=[2, 3, 18, 2],
+                                      orders=[2, 3, 4, 5]))
+    model.neck = nn.Conv2d(4, 4, 1)
+    constructor = LayerDecayOptimWrapperConstructor(
+        dict(type='OptimWrapper',
+             optimizer=dict(type='AdamW', lr=1., weight_decay=0.05)),
+        dict(decay_rate=0.7, decay_type='layer_wise', num_layers=12))
+    optimizer = constructor(model).optimizer
+    checked = 0
+    for group in optimizer.param_groups:
+        for name in group['param_names']:
+            expected = 0.7**(13 - official_layer_id(
+                name[len('backbone.'):] if name.startswith('backbone.')
+                else name, 'layer_wise'))
+            assert group['lr'] == pytest.approx(expected), name
+            checked += 1
+    assert checked == len(list(model.parameters()))
+    by_name = {n: g['lr'] for g in optimizer.param_groups
+               for n in g['param_names']}
+    assert by_name['backbone.stem.0.weight'] == pytest.approx(0.7**13)
+    assert by_name['backbone.stages.2.17.pwconv1.weight'] == \
+        pytest.approx(0.49)
+
+
+# ---------------------------------------------------- HorFPN / GNUPerHead --
+GNCONV_CFGS = {'7x7': dict(order=2, kernel_size=7, proj_out=True),
+               'gf': dict(order=2, gf_size=(8, 5), proj_out=True)}
+
+
+@pytest.mark.parametrize('variant', ['7x7', 'gf'])
+def test_horfpn_parity(variant):
+    pytest.importorskip('mmdet.models')
+    from mmdet.registry import MODELS as MMDET_MODELS
+    fx = load('gnfpn.pt')
+    # built the way an mmdet config builds it
+    neck = MMDET_MODELS.build(dict(
+        type='mmhybrid.HorFPN', in_channels=[4, 8, 16, 32], out_channels=8,
+        num_outs=5, gnconv_cfg=GNCONV_CFGS[variant])).eval()
+    neck.load_state_dict(fx[f'gnfpn_{variant}']['state_dict'])
+    with torch.no_grad():
+        outs = neck(fx['inputs'])
+    assert [o.shape[2:] for o in outs] == \
+        [(24, 32), (12, 16), (6, 8), (3, 4), (2, 2)]
+    for out, ref in zip(outs, fx[f'gnfpn_{variant}']['outputs']):
+        assert max_diff(out, ref) <= 1e-4
+
+
+def test_horfpn_shapes():
+    pytest.importorskip('mmdet.models')
+    neck = MODELS.build(dict(type='HorFPN', in_channels=[8, 16, 32, 64],
+                             out_channels=16, num_outs=5,
+                             norm_cfg=dict(type='BN'),
+                             act_cfg=dict(type='ReLU'),
+                             gnconv_cfg=dict(order=3, gf_size=(32, 17))))
+    assert hasattr(neck.fpn_convs[0], 'bn')
+    feats = [torch.rand(2, c, 50 // s, 67 // s)
+             for c, s in zip([8, 16, 32, 64], [1, 2, 4, 8])]
+    outs = neck(feats)
+    assert [tuple(o.shape) for o in outs] == [
+        (2, 16, 50, 67), (2, 16, 25, 33), (2, 16, 12, 16), (2, 16, 6, 8),
+        (2, 16, 3, 4)]
+    sum(o.mean() for o in outs).backward()
+
+
+@pytest.mark.parametrize('variant', ['7x7', 'gf'])
+def test_gn_uper_head_parity(variant):
+    pytest.importorskip('mmseg.models')
+    from mmseg.registry import MODELS as MMSEG_MODELS
+    fx = load('gn_uper_head.pt')
+    head = MMSEG_MODELS.build(dict(
+        type='mmhybrid.GNUPerHead', in_channels=[4, 8, 16, 32],
+        in_index=[0, 1, 2, 3], channels=8, num_classes=5,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        gnconv_cfg=GNCONV_CFGS[variant])).eval()
+    head.load_state_dict(fx[f'gn_uper_head_{variant}']['state_dict'])
+    with torch.no_grad():
+        out = head(fx['inputs'])
+    assert out.shape == (1, 5, 24, 32)
+    assert max_diff(out, fx[f'gn_uper_head_{variant}']['outputs']) <= 1e-4
+
+
+def test_gn_uper_head_shapes():
+    pytest.importorskip('mmseg.models')
+    head = MODELS.build(dict(type='GNUPerHead', in_channels=[8, 16, 32, 64],
+                             in_index=[0, 1, 2, 3], channels=16,
+                             num_classes=3, norm_cfg=dict(type='BN')))
+    assert head.conv_cfg is None  # the gnConv settings do not shadow it
+    assert isinstance(head.fpn_bottleneck.proj_out, nn.Identity)
+    feats = [torch.rand(2, c, 33 // s, 47 // s)
+             for c, s in zip([8, 16, 32, 64], [1, 2, 4, 8])]
+    out = head(feats)
+    assert out.shape == (2, 3, 33, 47)
+    out.mean().backward()
+
+
+def test_import_without_mmdet_and_mmseg():
+    """The backbone needs neither; HorFPN/GNUPerHead register only with
+    them."""
+    code = ("import sys; sys.modules['mmdet'] = sys.modules['mmseg'] = None; "
+            "import mmhybrid; from mmhybrid.registry import MODELS; "
+            "names = set(MODELS.module_dict); "
+            "assert 'HorNet' in names and not names & {'HorFPN', "
+            "'GNUPerHead'}, names")
+    subprocess.run([sys.executable, '-c', code], check=True,
+                   cwd=osp.join(osp.dirname(__file__), '..', '..'))
