@@ -14,10 +14,12 @@ custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
         _delete_=True,
-        type='mmdet.ResNet', depth=18, num_stages=4, out_indices=(0, 1, 2, 3),
-        norm_cfg=dict(type='BN', requires_grad=True), norm_eval=False,
-        style='pytorch'),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=64),
+        type='mmhybrid.HorNet',
+        # a small HorNet (gnConv orders 2-5, like HorNet-T) trained from scratch
+        arch=dict(base_dim=32, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5]),
+        drop_path_rate=0.,
+        layer_scale_init_value=1.0),
+    neck=dict(in_channels=[32, 64, 128, 256], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64,
                   anchor_generator=dict(scales=[4])),
     roi_head=dict(

@@ -6,6 +6,7 @@ tensor mode on a dummy batch) or a backbone type (``HorNet`` or
 optionally with a classification head (global average pool + Linear), which
 is how the papers count parameters and FLOPs at 224.
 """
+import ast
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -55,7 +56,8 @@ def build_target(target: str,
 
     Args:
         target (str): A config file (``*.py``) or a backbone type.
-        arch (str, optional): ``arch`` of the backbone. Defaults to None.
+        arch (str, optional): ``arch`` of the backbone: a variant name or a
+            dict literal (``"{'base_dim': 32, ...}"``). Defaults to None.
         num_classes (int): Add a classification head with this many classes
             to a backbone (0: none). Defaults to 0.
         backbone_kwargs (dict, optional): More backbone arguments.
@@ -78,10 +80,12 @@ def build_target(target: str,
     from mmhybrid.registry import MODELS
     kwargs = dict(backbone_kwargs or {})
     if arch is not None:
-        kwargs['arch'] = arch
-    name = target.split('.')[-1]
-    module = MODELS.build(dict(type=name, **kwargs))
-    desc = f'{name}({kwargs})'
+        # a variant name, or a dict literal for a custom arch
+        kwargs['arch'] = ast.literal_eval(arch) if arch.lstrip().startswith(
+            '{') else arch
+    # 'HorNet' is looked up in mmhybrid; 'mmdet.ResNet' in mmdet's registry
+    module = MODELS.build(dict(type=target, **kwargs))
+    desc = f'{target}({kwargs})'
     if num_classes:
         module = _ClsHead(module, num_classes)
         desc += f' + {num_classes}-class head'
