@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
@@ -34,29 +35,6 @@ def _variant(base_dim: int, gf_sizes: Sequence = (None, ) * 4) -> Dict:
     """An official variant: depths [2, 3, 18, 2], orders [2, 3, 4, 5]."""
     return dict(base_dim=base_dim, depths=[2, 3, 18, 2], orders=[2, 3, 4, 5],
                 gf_sizes=list(gf_sizes))
-
-
-class DropPath(nn.Module):
-    """Stochastic depth per sample, on the residual branch.
-
-    Args:
-        drop_prob (float): Probability of dropping a sample's branch.
-            Defaults to 0.
-    """
-
-    def __init__(self, drop_prob: float = 0.) -> None:
-        super().__init__()
-        self.drop_prob = drop_prob
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop_prob == 0. or not self.training:
-            return x
-        keep = 1 - self.drop_prob
-        mask = x.new_empty((x.shape[0], ) + (1, ) * (x.ndim - 1))
-        return x * mask.bernoulli_(keep).div_(keep)
-
-    def extra_repr(self) -> str:
-        return f'drop_prob={self.drop_prob:.3f}'
 
 
 class HorNetBlock(nn.Module):
