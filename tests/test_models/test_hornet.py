@@ -451,3 +451,15 @@ def test_import_without_mmdet_and_mmseg():
             "'GNUPerHead'}, names")
     subprocess.run([sys.executable, '-c', code], check=True,
                    cwd=osp.join(osp.dirname(__file__), '..', '..'))
+
+
+def test_layer_decay_num_layers_6_quirk():
+    """Official HorFPN recipes use num_layers=6 with ids that still run to
+    12: the last stage gets an LR scale of 0.95 ** -5 (official behaviour)."""
+    model = HorNet(arch='t')
+    layer, total = model.get_layer_depth('stages.3.0.gamma1', 'layer_wise', 6)
+    assert (layer, total) == (12, 8)
+    assert 0.95**(total - layer - 1) == pytest.approx(1.292, abs=1e-3)
+    assert model.get_layer_depth('stages.2.17.gamma1', 'layer_wise', 6) == \
+        (11, 8)
+    assert model.get_layer_depth('norm3.weight', 'layer_wise', 6) == (7, 8)

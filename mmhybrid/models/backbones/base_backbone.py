@@ -275,7 +275,10 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         stage 0's blocks 1, stage 1 layer 2, stage 2 layers 3 + block // 3,
         stage 3 layer ``num_layers``; stage-wise, the stem and downsampling
         layers are 0 and stage ``i``'s blocks ``i + 1``. Everything outside
-        the stages is the last layer (full LR).
+        the stages is the last layer (full LR). As in the official code, ids
+        are not clamped: a ``num_layers`` too small for stage 2's depth gives
+        its deeper blocks LR scales above 1 (the official HorFPN recipes,
+        ``num_layers=6``, rely on that).
 
         Args:
             name (str): Parameter name relative to the backbone.
@@ -304,4 +307,4 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
             layer = 3 if block == -1 else 3 + block // 3
         else:
             layer = num_layers
-        return min(layer, num_layers), total
+        return layer, total

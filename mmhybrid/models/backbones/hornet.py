@@ -250,25 +250,39 @@ class HorNet(BaseBackbone):
         return x, (norm(x) if norm is not None else x)
 
     def param_position(self, name: str) -> Tuple[Optional[int], int]:
-        """Locate ``name`` for layer decay, as the official HorNet code does.
-
-        The official det/seg constructor gives blocks ``2k`` and ``2k + 1``
-        of stage 2 one layer id (``min(3 + b // 2, 11)``) where the base
-        rule counts three blocks per id, so stage-2 blocks are reported in
-        the base rule's units (``3 * min(b // 2, 8)``). With
-        ``num_layers=12`` both decay types then give the official ids.
-        """
         parts = name.split('.')
         if parts[0] == 'stem':
             return 0, -1
         if parts[0] == 'downsample_layers':
             return int(parts[1]), -1
         if parts[0] == 'stages':
-            stage, block = int(parts[1]), int(parts[2])
-            if stage == 2:
-                block = 3 * min(block // 2, 8)
-            return stage, block
+            return int(parts[1]), int(parts[2])
         return None, 0
+
+    def get_layer_depth(self, name: str, decay_type: str = 'layer_wise',
+                        num_layers: int = 12) -> Tuple[int, int]:
+        """Layer ids of the official HorNet det/seg decay constructor.
+
+        Layer-wise, the ids are those of a 12-layer HorNet whatever
+        ``num_layers`` is: stem 0, stage 0 1, stage 1 2, stage 2 downsample
+        3 and blocks ``min(3 + b // 2, 11)``, stage 3 12; parameters outside
+        the stages ``num_layers + 1``. So with the official HorFPN recipes'
+        ``num_layers=6`` the deep layers get LR scales above 1, exactly as
+        there. Stage-wise follows the base rule, which is the official one.
+        """
+        if decay_type != 'layer_wise':
+            return super().get_layer_depth(name, decay_type, num_layers)
+        total = num_layers + 2
+        stage, block = self.param_position(name)
+        if stage is None:
+            layer = total - 1
+        elif stage < 2:
+            layer = 2 if stage == 1 else (0 if block == -1 else 1)
+        elif stage == 2:
+            layer = 3 if block == -1 else min(3 + block // 2, 11)
+        else:
+            layer = 12
+        return layer, total
 
     # ---------------------------------------------------- checkpoints ----
     @classmethod

@@ -10,11 +10,13 @@ goes through one path: read (URL or file) -> unwrap (``state_dict`` /
 resizers -> load, then log ``loaded N/M tensors`` with what was missing,
 unexpected or skipped, and raise when too little matched.
 """
+import hashlib
 import os
 import os.path as osp
 import pickle
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
+from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
@@ -35,7 +37,12 @@ def read_checkpoint(filename: str, map_location: str = 'cpu') -> Dict:
     """
     if filename.startswith(('http://', 'https://')):
         hub_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
-        local = osp.join(hub_dir, osp.basename(filename.split('?')[0]))
+        # share links like https://cloud.tsinghua.edu.cn/f/<id>/?dl=1 end in
+        # '/': name the file after the last path component, or a URL hash
+        name = osp.basename(urlparse(filename).path.rstrip('/')) or \
+            hashlib.sha256(filename.encode()).hexdigest()[:16]
+        local = osp.join(hub_dir, name if name.endswith(
+            ('.pth', '.pt', '.bin', '.tar')) else name + '.pth')
         if not osp.exists(local):
             os.makedirs(hub_dir, exist_ok=True)
             torch.hub.download_url_to_file(filename, local)

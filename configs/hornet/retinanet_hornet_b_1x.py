@@ -1,0 +1,10 @@
+# HorNet-B 7x7 (ImageNet-1k pre-trained); the rest as in the _base_ config.
+_base_ = './retinanet_hornet_t_1x.py'
+
+checkpoint = 'https://cloud.tsinghua.edu.cn/f/13a748487711492e9704/?dl=1'
+model = dict(
+    backbone=dict(
+        arch='b',
+        drop_path_rate=0.7,
+        init_cfg=dict(checkpoint=checkpoint)),
+    neck=dict(in_channels=[256, 512, 1024]))

@@ -1,0 +1,10 @@
+# HorNet-S 7x7 (ImageNet-1k pre-trained); the rest as in the _base_ config.
+_base_ = './semantic_fpn_hornet_t_80k.py'
+
+checkpoint = 'https://cloud.tsinghua.edu.cn/f/8ef64277da0e469ea857/?dl=1'
+model = dict(
+    backbone=dict(
+        arch='s',
+        drop_path_rate=0.3,
+        init_cfg=dict(checkpoint=checkpoint)),
+    neck=dict(in_channels=[96, 192, 384, 768]))

@@ -1,0 +1,401 @@
+"""Tests of the configs under configs/.
+
+- Every config parses, uses no 2.x keys and imports mmhybrid.
+- Every HorNet config is named by the scheme
+  ``<framework>_hornet_<variant>[_<neck/head>]_<schedule>.py``, and its name
+  agrees with its content (framework, backbone arch, official checkpoint,
+  global-filter sizes, schedule, batch size).
+- Every model builds, with no memory, on the ``meta`` device; its neck/head
+  ``in_channels`` equal the backbone's ``out_channels``; the Cascade Mask
+  R-CNN and UperNet models have the official parameter counts.
+- One config per family trains for two iterations and validates on the toy
+  COCO/ADE20K sets on CPU, with a tiny HorNet (the config's orders and
+  global filters, ``base_dim=8``, one block per stage), small images and few
+  RoIs; ``tools/train.py`` does the same from the command line for
+  ``cascade_mask_rcnn_hornet_s_3x.py``.
+"""
+import copy
+import glob
+import math
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+from functools import lru_cache
+from typing import Any, Dict, List
+
+import pytest
+import torch
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CONFIGS = sorted(
+    osp.relpath(p, ROOT)
+    for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p.split(os.sep))
+HORNET_CONFIGS = [p for p in CONFIGS if p.startswith('configs/hornet/')]
+
+NAME = re.compile(
+    r'^(?P<framework>mask_rcnn|cascade_mask_rcnn|retinanet|upernet|'
+    r'semantic_fpn)_hornet_(?P<variant>[tsbl](?:_gf)?)'
+    r'(?:_(?P<extra>horfpn|horfpn_gf|gnhead|gnhead_gf))?'
+    r'_(?P<schedule>1x|3x|80k|160k)\.py$')
+#: framework: (model type, schedules, neck/head extras it may carry)
+FRAMEWORKS = {
+    'mask_rcnn': ('MaskRCNN', {'1x', '3x'}, {'horfpn', 'horfpn_gf'}),
+    'cascade_mask_rcnn': ('CascadeRCNN', {'3x'}, set()),
+    'retinanet': ('RetinaNet', {'1x'}, set()),
+    'upernet': ('EncoderDecoder', {'160k'}, {'gnhead', 'gnhead_gf'}),
+    'semantic_fpn': ('EncoderDecoder', {'80k'}, set()),
+}
+SCHEDULES = {'1x': ('max_epochs', 12), '3x': ('max_epochs', 36),
+             '80k': ('max_iters', 80000), '160k': ('max_iters', 160000)}
+LEGACY_KEYS = ('data', 'lr_config', 'runner', 'optimizer_config', 'fp16')
+#: Official pre-trained backbones (HorNet README; L: ImageNet-22k).
+CHECKPOINTS = {
+    't': 'bac9690c72944d19aca1', 't_gf': '460e759c82324ea6bfa3',
+    's': '8ef64277da0e469ea857', 's_gf': '959603ca287d4c09ad49',
+    'b': '13a748487711492e9704', 'b_gf': 'c212d1d8a3914b47a5c1',
+    'l': 'c2fc23caae084a3aa73d', 'l_gf': '8600206ebdfa485f98d0',
+}
+GF_224 = [None, None, (14, 8), (7, 4)]
+GF_384 = [None, None, (24, 13), (12, 7)]
+#: #params (M) of the official Cascade Mask R-CNN 3x / UperNet 160k models.
+OFFICIAL_PARAMS = {
+    'cascade_mask_rcnn': dict(t=80, t_gf=80, s=107, s_gf=108, b=144,
+                              b_gf=146, l=251, l_gf=259),
+    'upernet': dict(t=52, t_gf=55, s=81, s_gf=85, b=121, b_gf=126, l=232,
+                    l_gf=239),
+}
+
+
+@lru_cache(maxsize=None)
+def _load(path: str) -> Config:
+    return Config.fromfile(osp.join(ROOT, path))
+
+
+def load(path: str) -> Config:
+    return copy.deepcopy(_load(path))
+
+
+def name_parts(path: str) -> Dict[str, str]:
+    match = NAME.match(osp.basename(path))
+    assert match, f'{path} does not follow the naming scheme {NAME.pattern}'
+    return match.groupdict()
+
+
+def parse_arch(arch) -> Dict:
+    from mmhybrid.models import HorNet
+    arch = HorNet.parse_arch(arch)
+    arch['gf_sizes'] = [tuple(s) if s else None
+                        for s in arch.get('gf_sizes') or [None] * 4]
+    return arch
+
+
+def arch_token(arch) -> str:
+    """'s-gf', dict(base='s-gf', ...) -> 's_gf'."""
+    base = arch if isinstance(arch, str) else arch.get('base', '')
+    return base.replace('-', '_')
+
+
+def build_meta(cfg: Config) -> torch.nn.Module:
+    """Build the whole model with parameters on the meta device."""
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(cfg.default_scope)
+    with torch.device('meta'):
+        return MODELS.build(cfg.model)
+
+
+def consumers(model_cfg) -> List[tuple]:
+    """(name, in_channels, in_index) of what reads the backbone's outputs."""
+    if model_cfg.get('neck'):
+        neck = model_cfg.neck
+        return [('neck', list(neck.in_channels), None)]
+    out = []
+    for name in ('decode_head', 'auxiliary_head'):
+        head = model_cfg.get(name)
+        if head:
+            out.append((name, head.in_channels, head.in_index))
+    return out
+
+
+# ------------------------------------------------------- every config ----
+@pytest.mark.parametrize('path', CONFIGS)
+def test_config_parses_without_legacy_keys(path):
+    cfg = _load(path)
+    assert not [k for k in LEGACY_KEYS if k in cfg], \
+        f'{path} has mmcv 1.x keys'
+    assert cfg.model.get('pretrained') is None, \
+        'use backbone init_cfg, not model.pretrained'
+    imports = cfg.custom_imports.imports
+    assert 'mmhybrid' in ([imports] if isinstance(imports, str) else imports)
+    assert cfg.custom_imports.allow_failed_imports is False
+
+
+@pytest.mark.parametrize('path', CONFIGS)
+def test_model_builds_and_channels_match(path):
+    cfg = _load(path)
+    model = build_meta(cfg)
+    backbone = model.backbone
+    if not cfg.model.backbone.type.startswith('mmhybrid.'):
+        pytest.skip('channel check needs an mmhybrid backbone')
+    out_channels = backbone.out_channels
+    for name, in_channels, in_index in consumers(cfg.model):
+        if in_index is None:
+            expected = out_channels
+        elif isinstance(in_index, int):
+            expected = out_channels[in_index]
+        else:
+            expected = [out_channels[i] for i in in_index]
+        assert in_channels == expected, \
+            f'{name}.in_channels {in_channels} != backbone {expected}'
+    parts = NAME.match(osp.basename(path))
+    if parts and parts['framework'] in OFFICIAL_PARAMS and not parts['extra']:
+        official = OFFICIAL_PARAMS[parts['framework']][parts['variant']]
+        params = sum(p.numel() for p in model.parameters())
+        assert round(params / 1e6) == official, (params, official)
+
+
+# ------------------------------------------------------ HorNet configs ---
+def test_every_variant_and_family_exists():
+    names = {osp.basename(p) for p in HORNET_CONFIGS}
+    expected = {'mask_rcnn_hornet_s_horfpn_1x.py',
+                'mask_rcnn_hornet_s_horfpn_gf_1x.py',
+                'upernet_hornet_s_gnhead_160k.py',
+                'upernet_hornet_s_gnhead_gf_160k.py'}
+    for v in CHECKPOINTS:
+        expected |= {f'mask_rcnn_hornet_{v}_1x.py',
+                     f'mask_rcnn_hornet_{v}_3x.py',
+                     f'cascade_mask_rcnn_hornet_{v}_3x.py',
+                     f'retinanet_hornet_{v}_1x.py',
+                     f'upernet_hornet_{v}_160k.py',
+                     f'semantic_fpn_hornet_{v}_80k.py'}
+    assert names == expected, (names - expected, expected - names)
+
+
+@pytest.mark.parametrize('path', HORNET_CONFIGS)
+def test_name_agrees_with_content(path):
+    parts = name_parts(path)
+    cfg = _load(path)
+    model = cfg.model
+    model_type, schedules, extras = FRAMEWORKS[parts['framework']]
+    assert model.type == model_type
+    assert parts['schedule'] in schedules
+    assert (parts['extra'] or '') in extras | {''}
+    key, value = SCHEDULES[parts['schedule']]
+    assert cfg.train_cfg[key] == value
+
+    # backbone: arch, official checkpoint, global filters
+    backbone = model.backbone
+    assert backbone.type == 'mmhybrid.HorNet'
+    variant = parts['variant']
+    assert arch_token(backbone.arch) == variant
+    assert backbone.init_cfg == dict(
+        type='Pretrained',
+        checkpoint=f'https://cloud.tsinghua.edu.cn/f/'
+        f'{CHECKPOINTS[variant]}/?dl=1')
+    seg = model_type == 'EncoderDecoder'
+    gf = GF_384 if seg or variant == 'l_gf' else GF_224
+    assert parse_arch(backbone.arch)['gf_sizes'] == \
+        (gf if variant.endswith('_gf') else [None] * 4)
+
+    # necks and heads
+    extra = parts['extra'] or ''
+    if parts['framework'] == 'mask_rcnn':
+        assert model.neck.type == ('mmhybrid.HorFPN' if extra else 'FPN')
+    if parts['framework'] == 'upernet':
+        assert model.decode_head.type == \
+            ('mmhybrid.GNUPerHead' if extra else 'UPerHead')
+    if parts['framework'] == 'semantic_fpn':
+        assert model.decode_head.type == 'FPNHead'
+    if extra:
+        gnconv = (model.neck if extra.startswith('horfpn') else
+                  model.decode_head).gnconv_cfg
+        assert ('gf_size' in gnconv) == extra.endswith('_gf')
+
+    # 8 GPUs x 2 images, fp32 as the official runs
+    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    if not seg:
+        assert cfg.auto_scale_lr.base_batch_size == 16
+
+
+# ------------------------------------------------------- tiny training ---
+def _shrink(value, factor: int):
+    """(w, h) or [(w, h), ...] -> the same divided by ``factor``."""
+    if isinstance(value, (list, tuple)) and value and \
+            isinstance(value[0], (list, tuple)):
+        return [_shrink(v, factor) for v in value]
+    return tuple(max(1, int(v) // factor) for v in value)
+
+
+def _walk(node: Any, path: str, visit) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            visit(node, k, f'{path}.{k}')
+            _walk(v, f'{path}.{k}', visit)
+    elif isinstance(node, (list, tuple)):
+        for i, v in enumerate(node):
+            _walk(v, f'{path}.{i}', visit)
+
+
+WIDTH_KEYS = ('in_channels', 'out_channels', 'feat_channels', 'channels',
+              'conv_out_channels', 'fc_out_channels')
+
+
+def tiny_overrides(cfg: Config, factor: int = 8) -> Dict[str, Any]:
+    """``--cfg-options`` (flat keys, list indices allowed) that keep a
+    config's structure but make it run in seconds on CPU: a tiny HorNet
+    with the config's orders and global filters, neck and head widths,
+    images and crops divided by ``factor``, few proposals and RoIs, two
+    training iterations (one epoch of the 4-image toy set for det) and a
+    validation."""
+    o = {}
+    model = cfg.model
+
+    def narrower(node, key, path):  # neck and head widths / factor
+        value = node[key]
+        if key in WIDTH_KEYS and not path.startswith('model.backbone.'):
+            if isinstance(value, int):
+                o[path] = max(8, value // factor)
+            elif isinstance(value, (list, tuple)):
+                o[path] = [max(8, v // factor) for v in value]
+
+    _walk(model, 'model', narrower)
+    arch = parse_arch(model.backbone.arch)
+    o['model.backbone.arch._delete_'] = True
+    o['model.backbone.arch.base_dim'] = 8
+    o['model.backbone.arch.depths'] = [1, 1, 1, 1]
+    o['model.backbone.arch.orders'] = list(arch['orders'])
+    o['model.backbone.arch.gf_sizes'] = arch['gf_sizes']
+    o['model.backbone.init_cfg'] = None
+    channels = [8 * 2**i for i in range(4)]
+    out_channels = [channels[i] for i in model.backbone.out_indices]
+    for name, _, in_index in consumers(model):
+        o[f'model.{name}.in_channels'] = \
+            out_channels if in_index is None else \
+            out_channels[in_index] if isinstance(in_index, int) else \
+            [out_channels[i] for i in in_index]
+
+    def shrink_sizes(node, key, path):
+        if key in ('scale', 'scales', 'crop_size') and \
+                isinstance(node[key], (list, tuple)):
+            o[path] = _shrink(node[key], factor)
+
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        _walk(cfg[loader].dataset.pipeline, f'{loader}.dataset.pipeline',
+              shrink_sizes)
+        o[f'{loader}.num_workers'] = 0
+        o[f'{loader}.persistent_workers'] = False
+    if model.data_preprocessor.get('size'):
+        o['model.data_preprocessor.size'] = _shrink(
+            model.data_preprocessor.size, factor)
+    if model.test_cfg.get('mode') == 'slide':
+        o['model.test_cfg.crop_size'] = _shrink(model.test_cfg.crop_size,
+                                                factor)
+        o['model.test_cfg.stride'] = _shrink(model.test_cfg.stride, factor)
+
+    def fewer_rois(node, key, path):
+        limits = dict(nms_pre=128, max_per_img=32, num=32)
+        if key in limits and isinstance(node[key], int) and \
+                (key != 'num' or path.split('.')[-2] == 'sampler'):
+            o[path] = min(node[key], limits[key])
+        if key == 'score_thr':  # untrained: keep detections for the metric
+            o[path] = 0.
+
+    for part in ('train_cfg', 'test_cfg'):
+        if model.get(part):
+            _walk(model[part], f'model.{part}', fewer_rois)
+
+    if cfg.train_cfg.type == 'EpochBasedTrainLoop':
+        o['train_cfg.max_epochs'] = 1
+        o['train_cfg.val_interval'] = 1
+    else:
+        o['train_cfg.max_iters'] = 2
+        o['train_cfg.val_interval'] = 2
+    o['default_hooks.logger.interval'] = 1
+    return o
+
+
+def to_cli(overrides: Dict[str, Any]) -> List[str]:
+    """``key=value`` strings that ``DictAction`` parses back."""
+
+    def fmt(v):
+        if isinstance(v, tuple):
+            end = ',)' if len(v) == 1 else ')'
+            return '(' + ','.join(fmt(x) for x in v) + end
+        if isinstance(v, list):
+            return '[' + ','.join(fmt(x) for x in v) + ']'
+        return str(v)
+
+    return [f'{k}={fmt(v)}' for k, v in overrides.items()]
+
+
+@pytest.fixture(scope='module')
+def toy_roots(tmp_path_factory):
+    from mmhybrid.utils.toy_data import make_ade, make_coco
+    root = tmp_path_factory.mktemp('toy')
+    make_coco(str(root / 'coco'), num_train=4, num_val=2)
+    make_ade(str(root / 'ade'), num_train=4, num_val=2)
+    return dict(mmdet=str(root / 'coco'), mmseg=str(root / 'ade'))
+
+
+#: One config per family (GF variants where there is one, so that the
+#: global filters are resized to the toy feature maps).
+FAMILY_CONFIGS = [
+    'configs/hornet/mask_rcnn_hornet_t_1x.py',
+    'configs/hornet/cascade_mask_rcnn_hornet_t_gf_3x.py',
+    'configs/hornet/retinanet_hornet_t_1x.py',
+    'configs/hornet/mask_rcnn_hornet_s_horfpn_gf_1x.py',
+    'configs/hornet/upernet_hornet_t_gf_160k.py',
+    'configs/hornet/semantic_fpn_hornet_t_80k.py',
+    'configs/hornet/upernet_hornet_s_gnhead_gf_160k.py',
+]
+VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models run faster (and steadier on shared cores) on 1 thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('path', FAMILY_CONFIGS)
+def test_family_trains_and_validates(path, toy_roots, tmp_path, one_thread):
+    from mmengine.runner import Runner
+
+    from mmhybrid.utils.setup_env import set_data_root
+    cfg = load(path)
+    cfg.merge_from_dict(tiny_overrides(cfg))
+    set_data_root(cfg, toy_roots[cfg.default_scope])
+    cfg.work_dir = str(tmp_path)
+    cfg.launcher = 'none'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    hub = runner.message_hub
+    assert math.isfinite(hub.get_scalar('train/loss').current())
+    metric = f'val/{VAL_METRICS[cfg.default_scope]}'
+    assert metric in hub.log_scalars, sorted(hub.log_scalars)
+    assert math.isfinite(hub.get_scalar(metric).current())
+
+
+def test_train_tool_runs_cascade_s_3x(toy_roots, tmp_path):
+    """The documented command, on the toy COCO set with a tiny HorNet."""
+    config = 'configs/hornet/cascade_mask_rcnn_hornet_s_3x.py'
+    options = to_cli(tiny_overrides(load(config)))
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', config, '--work-dir',
+         str(tmp_path), '--data-root', toy_roots['mmdet'], '--cfg-options',
+         *options],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    assert 'Epoch(train) [1][2/2]' in log, log[-3000:]
+    assert 'coco/bbox_mAP' in log
+    assert osp.exists(tmp_path / 'epoch_1.pth')
