@@ -17,6 +17,10 @@ from tests import example_backbone  # noqa: F401  (registers ExampleBackbone)
 #: name -> kwargs of a tiny instance, cheap on CPU.
 TINY = {
     'ExampleBackbone': dict(arch='t'),
+    'ResNetACmix': dict(arch=dict(depths=[1, 1, 1, 1], base_channels=16)),
+    'SwinACmix': dict(arch=dict(embed_dims=16, depths=[2, 2, 2, 2],
+                                num_heads=[2, 2, 4, 4]),
+                      drop_path_rate=0.),
     'HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
                              orders=[2, 3, 4, 5])),
     # the same class with global filters (scoped name keeps the key unique)

@@ -1,4 +1,5 @@
+from .acmix import ResNetACmix, SwinACmix
 from .base_backbone import BaseBackbone
 from .hornet import HorNet
 
-__all__ = ['BaseBackbone', 'HorNet']
+__all__ = ['BaseBackbone', 'ResNetACmix', 'SwinACmix', 'HorNet']

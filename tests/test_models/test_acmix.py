@@ -1,0 +1,464 @@
+"""ACmix backbones: param counts, the memory-light attention against the
+official unfold formula, borders and odd sizes, the converters, and parity
+with the official modules (fixtures in tests/data/acmix, see its README)."""
+import json
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mmhybrid.models.backbones.acmix import (ACmix, ResNetACmix, SwinACmix,
+                                             WindowACmix,
+                                             local_window_attention,
+                                             position_grid, reflect_pad2d,
+                                             shift_kernel,
+                                             window_attention_mask)
+from mmhybrid.models.utils import load_pretrained, load_state_dict_report
+
+DATA = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'acmix')
+
+# --------------------------------------------------------------- helpers ----
+
+
+def iterated_reflection_pad(x, pad):
+    """nn.ReflectionPad2d applied in steps it accepts (pad < side); a 1-px
+    side is replicated."""
+    for dim in (-2, -1):
+        left = pad
+        while left:
+            n = x.shape[dim]
+            if n == 1:
+                x = x.repeat_interleave(2 * left + 1, dim) if dim == -1 \
+                    else x.expand(*x.shape[:-2], 2 * left + 1,
+                                  x.shape[-1]).contiguous()
+                break
+            step = min(left, n - 1)
+            p = (0, 0, step, step) if dim == -2 else (step, step, 0, 0)
+            x = nn.ReflectionPad2d(p)(x)
+            left -= step
+    return x
+
+
+def unfold_attention_reference(q, k, v, pe, kernel=7, stride=1):
+    """The official attention path (ResNet/test_bottleneck.py): unfold the
+    reflection-padded keys, values and position encodings."""
+    n, d, h, w = q.shape
+    ho, wo = -(-h // stride), -(-w // stride)
+    pad = kernel // 2
+    unfold = nn.Unfold(kernel, padding=0, stride=stride)
+    q_s, pe_q = q[..., ::stride, ::stride], pe[..., ::stride, ::stride]
+    uk = unfold(iterated_reflection_pad(k, pad)).view(n, d, -1, ho, wo)
+    upe = unfold(iterated_reflection_pad(pe, pad)).view(
+        pe.shape[0], d, -1, ho, wo)
+    att = (q_s.unsqueeze(2) * (uk + pe_q.unsqueeze(2) - upe)).sum(1)
+    att = att.softmax(1)
+    uv = unfold(iterated_reflection_pad(v, pad)).view(n, d, -1, ho, wo)
+    return (att.unsqueeze(1) * uv).sum(2)
+
+
+def acmix_reference(m: ACmix, x):
+    """The official ACmix forward, written with separate q/k/v convs."""
+    b, _, h, w = x.shape
+    c, head, hd = m.out_channels, m.head, m.head_dim
+    wq, wk, wv = m.qkv.weight.split(c)
+    bq, bk, bv = m.qkv.bias.split(c)
+    q, k, v = (F.conv2d(x, w_, b_) for w_, b_ in
+               ((wq, bq), (wk, bk), (wv, bv)))
+    pe = m.conv_p(position_grid(h, w, x.dtype, x.device))
+    att = unfold_attention_reference(
+        q.reshape(b * head, hd, h, w) * hd**-0.5,
+        k.reshape(b * head, hd, h, w), v.reshape(b * head, hd, h, w), pe,
+        m.kernel_att, m.stride)
+    att = att.reshape(b, c, *att.shape[-2:])
+    f_all = m.fc(torch.cat([t.reshape(b, head, hd, h * w)
+                            for t in (q, k, v)], 1))
+    f_conv = f_all.permute(0, 2, 1, 3).reshape(b, -1, h, w)
+    return m.rate1 * att + m.rate2 * m.dep_conv(f_conv)
+
+
+def window_acmix_reference(m: WindowACmix, x):
+    """Unshifted WindowACmix written without padding: attention inside each
+    window clipped at the map border, conv path on the unpadded map."""
+    b, h, w, c = x.shape
+    ws, nh, hd = m.window_size, m.num_heads, m.head_dim
+    qkv = m.qkv(x)
+    f_all = qkv.reshape(b, h * w, 3 * nh, hd).permute(0, 2, 1, 3)
+    f_conv = m.fc(f_all).permute(0, 3, 1, 2).reshape(b, 9 * hd, h, w)
+    out_conv = m.dep_conv(f_conv).permute(0, 2, 3, 1)
+    out = torch.zeros(b, h, w, c, dtype=x.dtype)
+    for y0 in range(0, h, ws):
+        for x0 in range(0, w, ws):
+            win = qkv[:, y0:y0 + ws, x0:x0 + ws]
+            wh, ww = win.shape[1:3]
+            yy, xx = torch.meshgrid(torch.arange(wh), torch.arange(ww),
+                                    indexing='ij')
+            yy, xx = yy.flatten(), xx.flatten()
+            idx = (yy[:, None] - yy[None] + ws - 1) * (2 * ws - 1) + \
+                (xx[:, None] - xx[None] + ws - 1)
+            bias = m.relative_position_bias_table[idx].permute(2, 0, 1)
+            t = win.reshape(b, wh * ww, 3, nh, hd).permute(2, 0, 3, 1, 4)
+            attn = (t[0] * m.scale) @ t[1].transpose(-2, -1) + bias
+            o = (attn.softmax(-1) @ t[2]).transpose(1, 2).reshape(
+                b, wh * ww, c)
+            out[:, y0:y0 + ws, x0:x0 + ws] = m.proj(o).view(b, wh, ww, c)
+    return m.rate1 * out + m.rate2 * out_conv
+
+
+def randomize_(model):
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.2)
+
+
+# ------------------------------------------------------------- archs -------
+
+
+@pytest.mark.parametrize('arch,count', [('26', 8_438_816),
+                                        ('38', 12_361_896),
+                                        ('50', 16_284_976)])
+def test_resnet_param_count(arch, count):
+    # official ACmix_ResNet(layers) minus its classifier fc
+    model = ResNetACmix(arch=arch)
+    assert sum(p.numel() for p in model.parameters()) == count
+    assert model.out_channels == [256, 512, 1024, 2048]
+    assert model.strides == [4, 8, 16, 32]
+
+
+@pytest.mark.parametrize('arch,count', [('t', 27_880_908),
+                                        ('s', 49_576_080)])
+def test_swin_param_count(arch, count):
+    # official SwinTransformer_acmix minus head; its final norm is our norm3
+    # and norm0-2 (2 x (96 + 192 + 384) parameters) are the extra outputs
+    model = SwinACmix(arch=arch)
+    assert sum(p.numel() for p in model.parameters()) == count + 1344
+    assert model.out_channels == [96, 192, 384, 768]
+    assert SwinACmix.parse_arch({'t': 'tiny', 's': 'small'}[arch]) == \
+        SwinACmix.parse_arch(arch)
+
+
+def test_invalid_arch_dicts():
+    with pytest.raises(ValueError, match='depths'):
+        ResNetACmix(arch=dict(base_channels=8))
+    with pytest.raises(ValueError, match='same length'):
+        SwinACmix(arch=dict(embed_dims=8, depths=[1, 1], num_heads=[1]))
+
+
+def test_init_follows_official():
+    # Swin keeps the shift initialisation, ResNet's Kaiming loop overwrites
+    swin = SwinACmix(arch=dict(embed_dims=8, depths=[1, 1, 1, 1],
+                               num_heads=[1, 1, 2, 2]))
+    resnet = ResNetACmix(arch=dict(depths=[1, 1, 1, 1], base_channels=8))
+    for m in swin.modules():
+        if isinstance(m, WindowACmix):
+            assert torch.equal(m.dep_conv.weight,
+                               shift_kernel(3, m.embed_dims))
+            assert m.dep_conv.bias is None
+            assert m.rate1.item() == m.rate2.item() == 0.5
+    for m in resnet.modules():
+        if isinstance(m, ACmix):
+            assert not torch.equal(m.dep_conv.weight,
+                                   shift_kernel(3, m.out_channels))
+            assert m.dep_conv.bias is None
+            assert m.rate1.item() == m.rate2.item() == 0.5
+
+
+def test_shift_kernel_is_shift_and_sum():
+    # the group conv with the shift kernel sums the k*k shifted maps
+    hd, head = 2, 3
+    f = torch.randn(1, 9 * hd, 5, 6)
+    out = F.conv2d(f, shift_kernel(3, hd * head), padding=1, groups=hd)
+    fp = F.pad(f, (1, 1, 1, 1))
+    for o in range(hd * head):
+        g = o // head
+        ref = sum(fp[0, g * 9 + j, j // 3:j // 3 + 5, j % 3:j % 3 + 6]
+                  for j in range(9))
+        torch.testing.assert_close(out[0, o], ref)
+
+
+# ---------------------------------------------------- local attention ------
+
+
+@pytest.mark.parametrize('size', [(12, 10), (14, 10), (15, 9), (3, 2),
+                                  (1, 1), (2, 5)])
+def test_reflect_pad_matches_reflection_pad2d(size):
+    x = torch.randn(2, 3, *size)
+    ref = iterated_reflection_pad(x, 3)
+    torch.testing.assert_close(reflect_pad2d(x, 3), ref, rtol=0, atol=0)
+    if min(size) > 3:
+        torch.testing.assert_close(reflect_pad2d(x, 3),
+                                   nn.ReflectionPad2d(3)(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('size', [(12, 10), (14, 10), (15, 9), (3, 2),
+                                  (1, 1), (2, 5), (56, 56)])
+@pytest.mark.parametrize('stride', [1, 2])
+def test_local_attention_equals_unfold(size, stride):
+    """Forward and backward of the memory-light path vs the unfold formula,
+    float64, including maps smaller than the window and odd stride-2."""
+    n, d = 6, 5
+    q, k, v = (torch.randn(n, d, *size, dtype=torch.float64,
+                           requires_grad=True) for _ in range(3))
+    pe = torch.randn(1, d, *size, dtype=torch.float64, requires_grad=True)
+    out = local_window_attention(q, k, v, pe, 7, stride)
+    ref = unfold_attention_reference(q, k, v, pe, 7, stride)
+    assert out.shape == ref.shape == (n, d, -(-size[0] // stride),
+                                      -(-size[1] // stride))
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (q, k, v, pe), g)
+    ref_grads = torch.autograd.grad(ref, (q, k, v, pe), g)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_local_attention_chunks_and_gradcheck(monkeypatch):
+    from mmhybrid.models.backbones import acmix
+    args = [torch.randn(n, 3, 15, 9, dtype=torch.float64, requires_grad=True)
+            for n in (5, 5, 5, 1)]
+    for stride in (1, 2):
+        out = local_window_attention(*args, 7, stride)  # one chunk
+        grads = torch.autograd.grad(out.square().sum(), args)
+        monkeypatch.setattr(acmix._LocalAttention, 'CHUNK', 2 * 3 * 15 * 9)
+        out_c = local_window_attention(*args, 7, stride)  # chunks of 2, 2, 1
+        grads_c = torch.autograd.grad(out_c.square().sum(), args)
+        monkeypatch.undo()
+        torch.testing.assert_close(out_c, out, rtol=1e-12, atol=1e-12)
+        for a, b in zip(grads_c, grads):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # gradcheck where ReflectionPad2d is not defined (2 x 3 map, 7x7 window)
+    monkeypatch.setattr(acmix._LocalAttention, 'CHUNK', 1)
+    q, k, v = (torch.randn(2, 2, 2, 3, dtype=torch.float64,
+                           requires_grad=True) for _ in range(3))
+    pe = torch.randn(1, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda *t: local_window_attention(*t, 7, 2), (q, k, v, pe))
+
+
+@pytest.mark.parametrize('size,stride', [((12, 10), 1), ((14, 10), 2),
+                                         ((15, 9), 2), ((3, 2), 1),
+                                         ((2, 5), 2), ((1, 1), 2)])
+def test_acmix_module_equals_official_formula(size, stride):
+    m = ACmix(16, 16, 7, 4, 3, stride).double()
+    randomize_(m)
+    x = torch.randn(2, 16, *size, dtype=torch.float64)
+    out = m(x)
+    ref = acmix_reference(m, x)
+    torch.testing.assert_close(out, ref, rtol=1e-9, atol=1e-9)
+    # stride-2 on odd sizes: ceil, the size of dep_conv and the shortcut
+    shortcut = nn.Conv2d(16, 16, 1, stride)(x.float())
+    assert out.shape[-2:] == shortcut.shape[-2:]
+
+
+def test_resnet_acmix_float64_and_small_maps():
+    model = ResNetACmix(arch=dict(depths=[1, 1, 1, 1], base_channels=8))
+    model.double().eval()
+    with torch.no_grad():
+        # 33x17: odd stride-2 inputs and 2x1 maps at stride 32
+        outs = model(torch.rand(1, 3, 33, 17, dtype=torch.float64))
+    assert [tuple(o.shape[-2:]) for o in outs] == [(9, 5), (5, 3), (3, 2),
+                                                   (2, 1)]
+    assert all(o.dtype == torch.float64 for o in outs)
+
+
+# --------------------------------------------------------- Swin borders ----
+
+
+@pytest.mark.parametrize('size', [(9, 12), (7, 7), (5, 3), (14, 15)])
+def test_window_acmix_padding_is_invisible(size):
+    m = WindowACmix(16, 2, 7).double()
+    randomize_(m)
+    x = torch.randn(2, *size, 16, dtype=torch.float64)
+    out = m(x, 0, window_attention_mask(*size, 7, 0, x.device))
+    # -100 leaves exp(-100) of weight on padded keys
+    torch.testing.assert_close(out, window_acmix_reference(m, x),
+                               rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize('size', [(14, 14), (16, 19), (9, 12)])
+def test_shift_mask_never_attends_padding(size):
+    h, w = size
+    ws, shift = 7, 3
+    mask = window_attention_mask(h, w, ws, shift, torch.device('cpu'))
+    hp, wp = h + (-h) % ws, w + (-w) % ws
+    real = torch.zeros(hp, wp, dtype=torch.bool)
+    real[:h, :w] = True
+    real = torch.roll(real, (-shift, -shift), (0, 1))
+    real = real.view(hp // ws, ws, wp // ws, ws).transpose(1, 2).reshape(
+        -1, ws * ws)
+    pairs = real.unsqueeze(2) & ~real.unsqueeze(1)  # real query, padded key
+    assert (mask[pairs] == -100).all()
+    if (hp, wp) == (h, w):
+        # no padding: exactly the official Swin mask
+        img = torch.zeros(h, w)
+        cnt = 0
+        for hs in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+            for wsl in (slice(0, -ws), slice(-ws, -shift),
+                        slice(-shift, None)):
+                img[hs, wsl] = cnt
+                cnt += 1
+        win = img.view(h // ws, ws, w // ws, ws).transpose(1, 2).reshape(
+            -1, ws * ws)
+        ref = (win.unsqueeze(1) - win.unsqueeze(2)).ne(0).float() * -100.
+        torch.testing.assert_close(mask, ref, rtol=0, atol=0)
+    assert window_attention_mask(14, 21, 7, 0, torch.device('cpu')) is None
+
+
+def test_swin_shift_rule(monkeypatch):
+    """No shift when min(H, W) <= window (official rule), else ws // 2."""
+    model = SwinACmix(arch=dict(embed_dims=8, depths=[2, 2, 2, 2],
+                                num_heads=[1, 1, 2, 2])).eval()
+    seen = []
+    for i, stage in enumerate(model.stages):
+        for j, block in enumerate(stage.blocks):
+            fwd = block.forward
+
+            def record(x, shift, mask, fwd=fwd, i=i, j=j):
+                seen.append((i, j, tuple(x.shape[1:3]), shift))
+                return fwd(x, shift, mask)
+
+            monkeypatch.setattr(block, 'forward', record)
+    with torch.no_grad():
+        model(torch.rand(1, 3, 224, 120))
+    assert seen == [(0, 0, (56, 30), 0), (0, 1, (56, 30), 3),
+                    (1, 0, (28, 15), 0), (1, 1, (28, 15), 3),
+                    (2, 0, (14, 8), 0), (2, 1, (14, 8), 3),
+                    (3, 0, (7, 4), 0), (3, 1, (7, 4), 0)]
+
+
+def test_swin_odd_and_tiny_inputs():
+    model = SwinACmix(arch=dict(embed_dims=8, depths=[1, 2, 1, 1],
+                                num_heads=[1, 1, 2, 2])).eval()
+    with torch.no_grad():
+        for size in [(5, 3), (31, 17), (33, 65)]:
+            outs = model(torch.rand(1, 3, *size))
+            for o, s in zip(outs, model.strides):
+                assert tuple(o.shape[-2:]) == (-(-size[0] // s),
+                                               -(-size[1] // s))
+                assert torch.isfinite(o).all()
+
+
+# --------------------------------------------------------- converters ------
+
+
+def _official_dict(name):
+    with open(osp.join(DATA, 'official_keys.json')) as f:
+        spec = json.load(f)[name]
+    return {k: torch.zeros(shape, dtype=getattr(torch, dtype))
+            for k, (shape, dtype) in spec.items()}
+
+
+@pytest.mark.parametrize('name,cls,arch', [
+    ('resnet_acmix_50', ResNetACmix, '50'),
+    ('swin_acmix_t', SwinACmix, 't'),
+    ('swin_acmix_s', SwinACmix, 's'),
+])
+def test_converter_keys_shapes_idempotent(name, cls, arch):
+    official = _official_dict(name)
+    before = dict(official)
+    converted = cls.convert_official(official)
+    assert official.keys() == before.keys()  # pure
+    assert all(official[k] is before[k] for k in official)
+    again = cls.convert_official(converted)
+    assert again.keys() == converted.keys()
+    assert all(again[k] is converted[k] or torch.equal(again[k], converted[k])
+               for k in again)
+    with torch.device('meta'):
+        own = cls(arch=arch).state_dict()
+    assert not any('dep_conv.bias' in k for k in official)
+    assert set(converted) <= set(own)
+    missing = set(own) - set(converted)
+    if cls is SwinACmix:
+        assert missing == {f'norm{i}.{p}' for i in range(3)
+                           for p in ('weight', 'bias')}
+    else:
+        assert not missing
+    for k, v in converted.items():
+        assert v.shape == own[k].shape, k
+    same = cls.convert_official(own)  # our own layout passes through
+    assert same.keys() == own.keys() and all(same[k] is own[k] for k in own)
+
+
+def test_resnet_converter_concatenates_qkv():
+    sd = {f'layer2.0.conv2.conv{i}.{p}': torch.full(
+        (3, 5, 1, 1) if p == 'weight' else (3, ), float(i))
+        for i in (1, 2, 3) for p in ('weight', 'bias')}
+    out = ResNetACmix.convert_official(sd)
+    assert set(out) == {'stages.1.0.conv2.qkv.weight',
+                        'stages.1.0.conv2.qkv.bias'}
+    assert out['stages.1.0.conv2.qkv.bias'].tolist() == [1.] * 3 + [2.] * 3 \
+        + [3.] * 3
+    with pytest.raises(KeyError):
+        ResNetACmix.convert_official(
+            {'layer1.0.conv2.conv1.weight': torch.zeros(1)})
+
+
+def test_adapt_relative_position_table(tmp_path):
+    data = torch.load(osp.join(DATA, 'swin_acmix_official.pt'))
+    model = SwinACmix(arch=dict(embed_dims=8, depths=[2, 2, 2, 1],
+                                num_heads=[1, 2, 4, 8]), window_size=12)
+    report = load_state_dict_report(
+        model, model.convert_official(data['state_dict']))
+    assert len(report.resized) == 7 and not report.mismatched
+    table = model.stages[0].blocks[0].attn.relative_position_bias_table
+    assert table.shape == (23 * 23, 1)
+    src = data['state_dict'][
+        'layers.0.blocks.0.attn.relative_position_bias_table']
+    # the centre (relative offset 0) keeps its value under bicubic resizing
+    torch.testing.assert_close(table[11 * 23 + 11], src[6 * 13 + 6],
+                               rtol=0, atol=1e-6)
+
+
+# ------------------------------------------------------------- parity ------
+
+
+def _input():
+    return torch.load(osp.join(DATA, 'input_224.pt'))['image'].float() / 255.
+
+
+def test_parity_resnet_acmix():
+    data = torch.load(osp.join(DATA, 'resnet_acmix_official.pt'))
+    cfg = data['config']
+    model = ResNetACmix(
+        arch=dict(depths=cfg['depths'], base_channels=cfg['base_channels']),
+        kernel_att=cfg['kernel_att'], head=cfg['head'],
+        kernel_conv=cfg['kernel_conv']).eval()
+    report = load_state_dict_report(
+        model, model.convert_official(data['state_dict']))
+    assert not (report.missing or report.unexpected or report.mismatched)
+    with torch.no_grad():
+        outs = model(_input())
+    for out, ref in zip(outs, data['outputs']):
+        assert out.shape == ref.shape
+        assert (out - ref).abs().max() <= 1e-4
+
+
+def test_parity_swin_acmix(tmp_path):
+    data = torch.load(osp.join(DATA, 'swin_acmix_official.pt'))
+    cfg = data['config']
+    official = dict(data['state_dict'])
+    # the derived persistent buffers the official state dict carries
+    for k, (shape, dtype) in data['buffers'].items():
+        official[k] = torch.zeros(shape, dtype=getattr(torch, dtype[6:]))
+    path = tmp_path / 'official.pth'
+    torch.save({'model': official, 'epoch': 300}, path)  # official layout
+    model = SwinACmix(
+        arch=dict(embed_dims=cfg['embed_dims'], depths=cfg['depths'],
+                  num_heads=cfg['num_heads']),
+        window_size=cfg['window_size'], drop_path_rate=0.,
+        init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    model.eval()
+    with torch.no_grad():
+        x = model.forward_stem(_input())
+        for i, ref in enumerate(data['outputs']):
+            # official stage outputs are taken before the patch merging
+            x, out = model.forward_stage(i, x)
+            assert (x.permute(0, 3, 1, 2) - ref).abs().max() <= 1e-4
+        # the official final norm is our norm3
+        assert (out - data['final_norm']).abs().max() <= 1e-4
+    report = load_pretrained(model, str(path))
+    assert report.missing == [f'norm{i}.{p}' for i in range(3)
+                              for p in ('bias', 'weight')]
+    assert not report.unexpected and not report.mismatched
