@@ -1,17 +1,20 @@
 """Tests of the configs under configs/.
 
 - Every config parses, uses no 2.x keys and imports mmhybrid.
-- Every HorNet config is named by the scheme
-  ``<framework>_hornet_<variant>[_<neck/head>]_<schedule>.py``, and its name
-  agrees with its content (framework, backbone arch, official checkpoint,
-  global-filter sizes, schedule, batch size).
+- Every model config (``configs/hornet/``, ``configs/acmix/``) is named by
+  the scheme ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
+  and its name agrees with its content (framework, backbone type and arch,
+  official checkpoint or none, global-filter sizes, recipe, schedule, batch
+  size); the per-model expectations are in ``MODEL_SPECS``.
 - Every model builds, with no memory, on the ``meta`` device; its neck/head
-  ``in_channels`` equal the backbone's ``out_channels``; the Cascade Mask
-  R-CNN and UperNet models have the official parameter counts.
+  ``in_channels`` equal the backbone's ``out_channels``; the HorNet Cascade
+  Mask R-CNN and UperNet models have the official parameter counts.
 - One config per family trains for two iterations and validates on the toy
-  COCO/ADE20K sets on CPU, with a tiny HorNet (the config's orders and
-  global filters, ``base_dim=8``, one block per stage), small images and few
-  RoIs; ``tools/train.py`` does the same from the command line for
+  COCO/ADE20K sets on CPU, with a tiny backbone of the config's type (HorNet:
+  the config's orders and global filters, ``base_dim=8``, one block per
+  stage; Swin-ACmix: 8 channels, one head; ResNet-ACmix: 8 base channels,
+  one bottleneck per stage), small images and few RoIs; ``tools/train.py``
+  does the same from the command line for
   ``cascade_mask_rcnn_hornet_s_3x.py``.
 """
 import copy
@@ -34,20 +37,21 @@ CONFIGS = sorted(
     osp.relpath(p, ROOT)
     for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
     if '_base_' not in p.split(os.sep))
-HORNET_CONFIGS = [p for p in CONFIGS if p.startswith('configs/hornet/')]
-
-NAME = re.compile(
-    r'^(?P<framework>mask_rcnn|cascade_mask_rcnn|retinanet|upernet|'
-    r'semantic_fpn)_hornet_(?P<variant>[tsbl](?:_gf)?)'
-    r'(?:_(?P<extra>horfpn|horfpn_gf|gnhead|gnhead_gf))?'
-    r'_(?P<schedule>1x|3x|80k|160k)\.py$')
-#: framework: (model type, schedules, neck/head extras it may carry)
+#: framework: (model type, schedules)
 FRAMEWORKS = {
-    'mask_rcnn': ('MaskRCNN', {'1x', '3x'}, {'horfpn', 'horfpn_gf'}),
-    'cascade_mask_rcnn': ('CascadeRCNN', {'3x'}, set()),
-    'retinanet': ('RetinaNet', {'1x'}, set()),
-    'upernet': ('EncoderDecoder', {'160k'}, {'gnhead', 'gnhead_gf'}),
-    'semantic_fpn': ('EncoderDecoder', {'80k'}, set()),
+    'mask_rcnn': ('MaskRCNN', {'1x', '3x'}),
+    'cascade_mask_rcnn': ('CascadeRCNN', {'3x'}),
+    'retinanet': ('RetinaNet', {'1x'}),
+    'upernet': ('EncoderDecoder', {'160k'}),
+    'semantic_fpn': ('EncoderDecoder', {'80k'}),
+}
+#: framework: (where, type) of the standard neck / head (no name extra)
+STANDARD_HEADS = {
+    'mask_rcnn': ('neck', 'FPN'),
+    'cascade_mask_rcnn': ('neck', 'FPN'),
+    'retinanet': ('bbox_head', 'RetinaHead'),
+    'upernet': ('decode_head', 'UPerHead'),
+    'semantic_fpn': ('decode_head', 'FPNHead'),
 }
 SCHEDULES = {'1x': ('max_epochs', 12), '3x': ('max_epochs', 36),
              '80k': ('max_iters', 80000), '160k': ('max_iters', 160000)}
@@ -59,15 +63,142 @@ CHECKPOINTS = {
     'b': '13a748487711492e9704', 'b_gf': 'c212d1d8a3914b47a5c1',
     'l': 'c2fc23caae084a3aa73d', 'l_gf': '8600206ebdfa485f98d0',
 }
+#: Official Swin-ACmix ImageNet-1k checkpoints (LeapLabTHU/ACmix README);
+#: ResNet-ACmix has none released.
+ACMIX_CHECKPOINTS = {'swin_t': '210c89a6f9eb4bd0beb6',
+                     'swin_s': '8bed555e75c840f8a00d'}
 GF_224 = [None, None, (14, 8), (7, 4)]
 GF_384 = [None, None, (24, 13), (12, 7)]
 #: #params (M) of the official Cascade Mask R-CNN 3x / UperNet 160k models.
 OFFICIAL_PARAMS = {
-    'cascade_mask_rcnn': dict(t=80, t_gf=80, s=107, s_gf=108, b=144,
-                              b_gf=146, l=251, l_gf=259),
-    'upernet': dict(t=52, t_gf=55, s=81, s_gf=85, b=121, b_gf=126, l=232,
-                    l_gf=239),
+    ('hornet', 'cascade_mask_rcnn'):
+    dict(t=80, t_gf=80, s=107, s_gf=108, b=144, b_gf=146, l=251, l_gf=259),
+    ('hornet', 'upernet'):
+    dict(t=52, t_gf=55, s=81, s_gf=85, b=121, b_gf=126, l=232, l_gf=239),
 }
+DET_FAMILIES = ('mask_rcnn_{}_1x', 'mask_rcnn_{}_3x',
+                'cascade_mask_rcnn_{}_3x', 'retinanet_{}_1x')
+SEG_FAMILIES = ('upernet_{}_160k', 'semantic_fpn_{}_80k')
+
+
+def _hornet_files() -> set:
+    names = {'mask_rcnn_hornet_s_horfpn_1x', 'mask_rcnn_hornet_s_horfpn_gf_1x',
+             'upernet_hornet_s_gnhead_160k', 'upernet_hornet_s_gnhead_gf_160k'}
+    for v in CHECKPOINTS:
+        names |= {f.format(f'hornet_{v}')
+                  for f in DET_FAMILIES + SEG_FAMILIES}
+    return names
+
+
+def _acmix_files() -> set:
+    names = {f'mask_rcnn_acmix_{v}_1x' for v in ('r26', 'r38')}
+    for v in ('r50', 'swin_t', 'swin_s'):
+        names |= {f.format(f'acmix_{v}') for f in DET_FAMILIES + SEG_FAMILIES}
+    return names
+
+
+def _check_hornet(parts: Dict[str, str], cfg: Config) -> None:
+    """HorNet: official recipes, checkpoints and global-filter sizes."""
+    model = cfg.model
+    backbone = model.backbone
+    variant, extra = parts['variant'], parts['extra'] or ''
+    seg = model.type == 'EncoderDecoder'
+    assert backbone.type == 'mmhybrid.HorNet'
+    assert arch_token(backbone.arch) == variant
+    assert backbone.init_cfg == dict(
+        type='Pretrained',
+        checkpoint=f'https://cloud.tsinghua.edu.cn/f/'
+        f'{CHECKPOINTS[variant]}/?dl=1')
+    gf = GF_384 if seg or variant == 'l_gf' else GF_224
+    assert parse_arch(backbone.arch)['gf_sizes'] == \
+        (gf if variant.endswith('_gf') else [None] * 4)
+    if parts['framework'] == 'mask_rcnn':
+        assert model.neck.type == ('mmhybrid.HorFPN' if extra else 'FPN')
+    if parts['framework'] == 'upernet':
+        assert model.decode_head.type == \
+            ('mmhybrid.GNUPerHead' if extra else 'UPerHead')
+    if extra:
+        gnconv = (model.neck if extra.startswith('horfpn') else
+                  model.decode_head).gnconv_cfg
+        assert ('gf_size' in gnconv) == extra.endswith('_gf')
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+
+
+def _check_acmix(parts: Dict[str, str], cfg: Config) -> None:
+    """ACmix: ResNet-ACmix on mmdet's / mmseg's ResNet-50 recipes (SGD) from
+    scratch; Swin-ACmix on their Swin recipes (AdamW, no weight decay on
+    norms, position tables and the ACmix mixing scalars) from the official
+    ImageNet checkpoints."""
+    model = cfg.model
+    backbone = model.backbone
+    variant = parts['variant']
+    seg = model.type == 'EncoderDecoder'
+    optimizer = cfg.optim_wrapper.optimizer
+    if variant.startswith('r'):
+        assert backbone.type == 'mmhybrid.ResNetACmix'
+        assert backbone.arch == variant[1:]
+        # no released weights: from scratch, and then nothing may stay
+        # frozen at its random initialisation
+        assert backbone.init_cfg is None
+        assert backbone.get('frozen_stages', -1) == -1
+        assert backbone.get('norm_eval') is False
+        assert backbone.norm_cfg.type == 'SyncBN'
+        assert optimizer.type == 'SGD' and optimizer.momentum == 0.9
+        assert optimizer.lr == (0.01 if seg or parts['framework'] ==
+                                'retinanet' else 0.02)
+    else:
+        assert backbone.type == 'mmhybrid.SwinACmix'
+        assert backbone.arch == variant[-1]
+        assert backbone.init_cfg == dict(
+            type='Pretrained',
+            checkpoint=f'https://cloud.tsinghua.edu.cn/f/'
+            f'{ACMIX_CHECKPOINTS[variant]}/?dl=1')
+        assert backbone.drop_path_rate == (0.3 if seg else 0.2)
+        assert optimizer.type == 'AdamW'
+        no_decay = cfg.optim_wrapper.paramwise_cfg.custom_keys
+        for key in ('norm', 'relative_position_bias_table', 'rate1', 'rate2'):
+            assert no_decay[key] == dict(decay_mult=0.), key
+
+
+#: Per model (the ``<model>`` of the file names): its file-name variants,
+#: the neck/head extras each framework may carry, the config files that must
+#: exist, the per-GPU batch size of a variant (and whether it is a segmentor)
+#: and the check of a config's content against its name.
+MODEL_SPECS = {
+    'hornet': dict(
+        variants=tuple(CHECKPOINTS),
+        extras={'mask_rcnn': {'horfpn', 'horfpn_gf'},
+                'upernet': {'gnhead', 'gnhead_gf'}},
+        files=_hornet_files,
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_hornet),
+    'acmix': dict(
+        variants=('r26', 'r38', 'r50', 'swin_t', 'swin_s'),
+        extras={},
+        files=_acmix_files,
+        # mmseg's ResNet recipes: 4 GPUs x 4; the others 8 GPUs x 2
+        batch_size=lambda variant, seg: 4 if seg and variant[0] == 'r' else 2,
+        check=_check_acmix),
+}
+MODEL_CONFIGS = [
+    p for p in CONFIGS
+    if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)]
+
+
+def _alternatives(words) -> str:
+    """Longest first, so that 't_gf' is tried before 't'."""
+    return '|'.join(sorted(set(words), key=lambda w: (-len(w), w)))
+
+
+_VARIANTS = [v for s in MODEL_SPECS.values() for v in s['variants']]
+_EXTRAS = [e for s in MODEL_SPECS.values() for es in s['extras'].values()
+           for e in es]
+NAME = re.compile(
+    rf'^(?P<framework>{_alternatives(FRAMEWORKS)})'
+    rf'_(?P<model>{_alternatives(MODEL_SPECS)})'
+    rf'_(?P<variant>{_alternatives(_VARIANTS)})'
+    rf'(?:_(?P<extra>{_alternatives(_EXTRAS)}))?'
+    rf'_(?P<schedule>{_alternatives(SCHEDULES)})\.py$')
 
 
 @lru_cache(maxsize=None)
@@ -82,7 +213,13 @@ def load(path: str) -> Config:
 def name_parts(path: str) -> Dict[str, str]:
     match = NAME.match(osp.basename(path))
     assert match, f'{path} does not follow the naming scheme {NAME.pattern}'
-    return match.groupdict()
+    parts = match.groupdict()
+    spec = MODEL_SPECS[parts['model']]
+    assert parts['variant'] in spec['variants'], parts
+    assert (parts['extra'] or '') in \
+        spec['extras'].get(parts['framework'], set()) | {''}, parts
+    assert path.startswith(f'configs/{parts["model"]}/'), path
+    return parts
 
 
 def parse_arch(arch) -> Dict:
@@ -151,71 +288,53 @@ def test_model_builds_and_channels_match(path):
         assert in_channels == expected, \
             f'{name}.in_channels {in_channels} != backbone {expected}'
     parts = NAME.match(osp.basename(path))
-    if parts and parts['framework'] in OFFICIAL_PARAMS and not parts['extra']:
-        official = OFFICIAL_PARAMS[parts['framework']][parts['variant']]
+    key = parts and (parts['model'], parts['framework'])
+    if key in OFFICIAL_PARAMS and not parts['extra']:
+        official = OFFICIAL_PARAMS[key][parts['variant']]
         params = sum(p.numel() for p in model.parameters())
         assert round(params / 1e6) == official, (params, official)
 
 
-# ------------------------------------------------------ HorNet configs ---
-def test_every_variant_and_family_exists():
-    names = {osp.basename(p) for p in HORNET_CONFIGS}
-    expected = {'mask_rcnn_hornet_s_horfpn_1x.py',
-                'mask_rcnn_hornet_s_horfpn_gf_1x.py',
-                'upernet_hornet_s_gnhead_160k.py',
-                'upernet_hornet_s_gnhead_gf_160k.py'}
-    for v in CHECKPOINTS:
-        expected |= {f'mask_rcnn_hornet_{v}_1x.py',
-                     f'mask_rcnn_hornet_{v}_3x.py',
-                     f'cascade_mask_rcnn_hornet_{v}_3x.py',
-                     f'retinanet_hornet_{v}_1x.py',
-                     f'upernet_hornet_{v}_160k.py',
-                     f'semantic_fpn_hornet_{v}_80k.py'}
+# ------------------------------------------------ HorNet / ACmix configs ---
+@pytest.mark.parametrize('model', sorted(MODEL_SPECS))
+def test_every_variant_and_family_exists(model):
+    names = {osp.basename(p)[:-3] for p in MODEL_CONFIGS
+             if p.startswith(f'configs/{model}/')}
+    expected = MODEL_SPECS[model]['files']()
     assert names == expected, (names - expected, expected - names)
 
 
-@pytest.mark.parametrize('path', HORNET_CONFIGS)
+def effective_epochs(cfg: Config) -> int:
+    """Epochs over the dataset (mmdet's 3x ResNet recipes repeat it 3x)."""
+    dataset = cfg.train_dataloader.dataset
+    times = dataset.times if dataset.type == 'RepeatDataset' else 1
+    return cfg.train_cfg.max_epochs * times
+
+
+@pytest.mark.parametrize('path', MODEL_CONFIGS)
 def test_name_agrees_with_content(path):
     parts = name_parts(path)
     cfg = _load(path)
     model = cfg.model
-    model_type, schedules, extras = FRAMEWORKS[parts['framework']]
+    model_type, schedules = FRAMEWORKS[parts['framework']]
     assert model.type == model_type
     assert parts['schedule'] in schedules
-    assert (parts['extra'] or '') in extras | {''}
     key, value = SCHEDULES[parts['schedule']]
-    assert cfg.train_cfg[key] == value
+    assert (effective_epochs(cfg) if key == 'max_epochs' else
+            cfg.train_cfg[key]) == value
+    if not parts['extra']:
+        where, head_type = STANDARD_HEADS[parts['framework']]
+        assert model[where].type == head_type
 
-    # backbone: arch, official checkpoint, global filters
-    backbone = model.backbone
-    assert backbone.type == 'mmhybrid.HorNet'
-    variant = parts['variant']
-    assert arch_token(backbone.arch) == variant
-    assert backbone.init_cfg == dict(
-        type='Pretrained',
-        checkpoint=f'https://cloud.tsinghua.edu.cn/f/'
-        f'{CHECKPOINTS[variant]}/?dl=1')
+    # backbone, checkpoint, recipe: per model
+    spec = MODEL_SPECS[parts['model']]
+    spec['check'](parts, cfg)
+
+    # 16 images per iteration (8 GPUs x 2, or 4 x 4 for mmseg's ResNets),
+    # fp32 (--amp for mixed precision)
     seg = model_type == 'EncoderDecoder'
-    gf = GF_384 if seg or variant == 'l_gf' else GF_224
-    assert parse_arch(backbone.arch)['gf_sizes'] == \
-        (gf if variant.endswith('_gf') else [None] * 4)
-
-    # necks and heads
-    extra = parts['extra'] or ''
-    if parts['framework'] == 'mask_rcnn':
-        assert model.neck.type == ('mmhybrid.HorFPN' if extra else 'FPN')
-    if parts['framework'] == 'upernet':
-        assert model.decode_head.type == \
-            ('mmhybrid.GNUPerHead' if extra else 'UPerHead')
-    if parts['framework'] == 'semantic_fpn':
-        assert model.decode_head.type == 'FPNHead'
-    if extra:
-        gnconv = (model.neck if extra.startswith('horfpn') else
-                  model.decode_head).gnconv_cfg
-        assert ('gf_size' in gnconv) == extra.endswith('_gf')
-
-    # 8 GPUs x 2 images, fp32 as the official runs
-    assert cfg.train_dataloader.batch_size == 2
+    assert cfg.train_dataloader.batch_size == \
+        spec['batch_size'](parts['variant'], seg)
     assert cfg.optim_wrapper.type == 'OptimWrapper'
     if not seg:
         assert cfg.auto_scale_lr.base_batch_size == 16
@@ -240,14 +359,34 @@ def _walk(node: Any, path: str, visit) -> None:
             _walk(v, f'{path}.{i}', visit)
 
 
+def tiny_arch(backbone) -> Dict[str, Any]:
+    """A tiny arch dict of the config's backbone type (same structure)."""
+    kind = backbone.type.split('.')[-1]
+    if kind == 'HorNet':  # the config's orders and global filters
+        arch = parse_arch(backbone.arch)
+        return dict(base_dim=8, depths=[1, 1, 1, 1],
+                    orders=list(arch['orders']), gf_sizes=arch['gf_sizes'])
+    if kind == 'SwinACmix':  # two blocks in stage 0: a shifted one too
+        return dict(embed_dims=8, depths=[2, 1, 1, 1], num_heads=[1, 1, 1, 1])
+    if kind == 'ResNetACmix':
+        return dict(depths=[1, 1, 1, 1], base_channels=8)
+    raise NotImplementedError(f'no tiny arch for {backbone.type}')
+
+
+def build_backbone_meta(backbone_cfg) -> torch.nn.Module:
+    from mmhybrid.registry import MODELS
+    with torch.device('meta'):
+        return MODELS.build(dict(backbone_cfg))
+
+
 WIDTH_KEYS = ('in_channels', 'out_channels', 'feat_channels', 'channels',
               'conv_out_channels', 'fc_out_channels')
 
 
 def tiny_overrides(cfg: Config, factor: int = 8) -> Dict[str, Any]:
     """``--cfg-options`` (flat keys, list indices allowed) that keep a
-    config's structure but make it run in seconds on CPU: a tiny HorNet
-    with the config's orders and global filters, neck and head widths,
+    config's structure but make it run in seconds on CPU: a tiny backbone
+    of the config's type (:func:`tiny_arch`), neck and head widths,
     images and crops divided by ``factor``, few proposals and RoIs, two
     training iterations (one epoch of the 4-image toy set for det) and a
     validation."""
@@ -263,15 +402,13 @@ def tiny_overrides(cfg: Config, factor: int = 8) -> Dict[str, Any]:
                 o[path] = [max(8, v // factor) for v in value]
 
     _walk(model, 'model', narrower)
-    arch = parse_arch(model.backbone.arch)
+    arch = tiny_arch(model.backbone)
     o['model.backbone.arch._delete_'] = True
-    o['model.backbone.arch.base_dim'] = 8
-    o['model.backbone.arch.depths'] = [1, 1, 1, 1]
-    o['model.backbone.arch.orders'] = list(arch['orders'])
-    o['model.backbone.arch.gf_sizes'] = arch['gf_sizes']
+    for k, v in arch.items():
+        o[f'model.backbone.arch.{k}'] = v
     o['model.backbone.init_cfg'] = None
-    channels = [8 * 2**i for i in range(4)]
-    out_channels = [channels[i] for i in model.backbone.out_indices]
+    out_channels = build_backbone_meta(
+        dict(model.backbone, arch=arch, init_cfg=None)).out_channels
     for name, _, in_index in consumers(model):
         o[f'model.{name}.in_channels'] = \
             out_channels if in_index is None else \
@@ -342,7 +479,8 @@ def toy_roots(tmp_path_factory):
 
 
 #: One config per family (GF variants where there is one, so that the
-#: global filters are resized to the toy feature maps).
+#: global filters are resized to the toy feature maps), and for ACmix a
+#: detector and a segmentor with each backbone.
 FAMILY_CONFIGS = [
     'configs/hornet/mask_rcnn_hornet_t_1x.py',
     'configs/hornet/cascade_mask_rcnn_hornet_t_gf_3x.py',
@@ -351,6 +489,10 @@ FAMILY_CONFIGS = [
     'configs/hornet/upernet_hornet_t_gf_160k.py',
     'configs/hornet/semantic_fpn_hornet_t_80k.py',
     'configs/hornet/upernet_hornet_s_gnhead_gf_160k.py',
+    'configs/acmix/mask_rcnn_acmix_swin_t_1x.py',
+    'configs/acmix/retinanet_acmix_r50_1x.py',
+    'configs/acmix/upernet_acmix_r50_160k.py',
+    'configs/acmix/semantic_fpn_acmix_swin_t_80k.py',
 ]
 VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 

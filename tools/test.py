@@ -9,6 +9,7 @@ import os
 import os.path as osp
 
 from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
 from mmhybrid.utils.setup_env import set_data_root, setup_cpu_distributed
@@ -17,7 +18,9 @@ from mmhybrid.utils.setup_env import set_data_root, setup_cpu_distributed
 def parse_args():
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
     parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file, or "none" to evaluate the '
+        'freshly initialised model (an untrained baseline)')
     parser.add_argument('--work-dir', help='dir to save the evaluation log')
     parser.add_argument(
         '--out', help='save the predictions: a .pkl file for detection, a '
@@ -74,7 +77,8 @@ def main():
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
+    untrained = args.checkpoint.lower() == 'none'
+    cfg.load_from = None if untrained else args.checkpoint
     if args.show or args.show_dir:
         enable_visualization(cfg, args)
     if args.tta:
@@ -93,6 +97,10 @@ def main():
     setup_cpu_distributed(cfg, args.launcher)
 
     runner = Runner.from_cfg(cfg)
+    if untrained:
+        model = runner.model.module if is_model_wrapper(runner.model) \
+            else runner.model
+        model.init_weights()
     if args.out is not None and cfg.default_scope != 'mmseg':
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(

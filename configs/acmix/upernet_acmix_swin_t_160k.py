@@ -1,0 +1,35 @@
+# UperNet 160k with Swin-ACmix-T, ADE20K 512x512. There is no official ACmix
+# segmentation recipe: this is mmseg's Swin-T UperNet
+# (swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py:
+# UPerHead 512 + auxiliary FCNHead on stage 2, SyncBN heads, AdamW 6e-5,
+# wd 0.01, no weight decay on norms and relative position tables, drop path
+# 0.3, 1500-iter linear warm-up then poly (power 1) to 0, whole-image test)
+# with the backbone swapped, and no weight decay on ACmix's mixing scalars
+# rate1/rate2 either (1-D parameters, which the official ImageNet training
+# does not decay). fp32. 8 GPUs x 2 images = 16.
+_base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'  # noqa
+custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+
+# Swin-ACmix-T, ImageNet-1k (official release, LeapLabTHU/ACmix)
+checkpoint = 'https://cloud.tsinghua.edu.cn/f/210c89a6f9eb4bd0beb6/?dl=1'
+model = dict(
+    pretrained=None,
+    backbone=dict(
+        _delete_=True,
+        type='mmhybrid.SwinACmix',
+        arch='t',
+        window_size=7,
+        drop_path_rate=0.3,
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    decode_head=dict(in_channels=[96, 192, 384, 768], num_classes=150),
+    auxiliary_head=dict(in_channels=384, num_classes=150))
+
+train_dataloader = dict(batch_size=2)  # 8 GPUs x 2 images
+
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys={
+            'rate1': dict(decay_mult=0.),
+            'rate2': dict(decay_mult=0.)
+        }))
