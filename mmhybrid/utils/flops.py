@@ -7,7 +7,8 @@ op with a warning. Hybrid backbones need more:
 - FFTs (HorNet's global filter): ``N log2 N`` per transformed signal of ``N``
   points, keyed on the ``dim`` argument actually passed, so the layout
   (BCHW vs BHWC) cannot fool it;
-- fused attention (``scaled_dot_product_attention``): ``QK^T`` plus ``AV``;
+- fused attention (``scaled_dot_product_attention``, ACmix's window
+  attention): ``QK^T`` plus ``AV``;
 - ``unfold``/``im2col``: data movement, 0 FLOPs (registered so that it is
   not reported as unsupported);
 - optionally (``elementwise=True``), element-wise products and reductions,
@@ -26,6 +27,11 @@ def _prod(xs: Sequence[int]) -> int:
 
 
 def _const(val: Any) -> Any:
+    """The value of a traced constant, or of a list of constants."""
+    node = val.node()
+    if node.kind() == 'prim::ListConstruct':
+        items = [_const(v) for v in node.inputs()]
+        return None if any(i is None for i in items) else items
     try:
         return val.toIValue()
     except Exception:  # not a constant
@@ -58,6 +64,14 @@ def _sdpa_handle(inputs: List[Any], outputs: List[Any]) -> int:
     return 2 * _prod(q[:-1]) * k[-2] * q[-1]
 
 
+def _acmix_local_attention(inputs: List[Any], outputs: List[Any]) -> int:
+    """ACmix's fused window attention (``_LocalAttention.apply(q, kp, vp,
+    kernel_size, stride)``): ``q . k`` and ``a v`` over ``k*k`` offsets."""
+    q = get_shape(inputs[0])
+    kernel_size = outputs[0].node().scalar_args()[0]
+    return 2 * _prod(q) * kernel_size**2
+
+
 def _zero(inputs: List[Any], outputs: List[Any]) -> int:
     return 0
 
@@ -80,6 +94,7 @@ EXTRA_HANDLES: Dict[str, Callable] = {
     'aten::fft_rfft': _fft_handle(1),
     'aten::fft_irfft': _fft_handle(1, real_output=True),
     'aten::scaled_dot_product_attention': _sdpa_handle,
+    'prim::PythonOp._LocalAttention': _acmix_local_attention,
     'aten::im2col': _zero,
     'aten::unfold': _zero,
 }
