@@ -50,8 +50,8 @@ def test_too_little_matches_raises(tmp_path):
 
 
 def test_shape_mismatch_is_reported_or_resized(tmp_path):
-    src = ExampleBackbone(arch=dict(dims=[8, 16, 24, 40], depths=[1, 1, 2,
-                                                                   1]))
+    src = ExampleBackbone(
+        arch=dict(dims=[8, 16, 24, 40], depths=[1, 1, 2, 1]))
     torch.save(src.state_dict(), tmp_path / 'x.pth')
     report = load_pretrained(ExampleBackbone(), str(tmp_path / 'x.pth'),
                              min_match=0.5)

@@ -6,13 +6,12 @@
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from mmhybrid.utils.setup_env import set_data_root, setup_cpu_distributed
+from mmhybrid.utils.setup_env import load_config, setup_cpu_distributed
 
 
 def parse_args():
@@ -66,17 +65,7 @@ def enable_visualization(cfg: Config, args) -> None:
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.data_root:
-        set_data_root(cfg, args.data_root)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_config(args)
     untrained = args.checkpoint.lower() == 'none'
     cfg.load_from = None if untrained else args.checkpoint
     if args.show or args.show_dir:

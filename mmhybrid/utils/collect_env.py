@@ -1,4 +1,7 @@
-"""Print the environment for bug reports: ``python -m mmhybrid.utils.collect_env``."""
+"""Print the environment for bug reports.
+
+    python -m mmhybrid.utils.collect_env
+"""
 import importlib
 from importlib import metadata
 from collections import OrderedDict

@@ -1,10 +1,30 @@
 """Helpers the thin ``tools/`` scripts share."""
 import os
+import os.path as osp
+from argparse import Namespace
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
+
+
+def load_config(args: Namespace) -> Config:
+    """Read ``args.config`` and apply what train.py and test.py share:
+    ``--launcher``, ``--cfg-options``, ``--data-root`` and ``--work-dir``
+    (default ``./work_dirs/<config name>``)."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.data_root:
+        set_data_root(cfg, args.data_root)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    return cfg
 
 
 def set_data_root(cfg: Config, data_root: str) -> int:

@@ -34,8 +34,9 @@ SHAPE_COLOURS = {'circle': (60, 60, 210), 'square': (60, 200, 60),
 #: COCO category each shape is annotated as (names from COCO's 80).
 COCO_SHAPE_CLASSES = ('sports ball', 'tv', 'kite')
 #: ADE20K classes (0-based index into its 150) of shapes and backgrounds.
-ADE_SHAPE_CLASSES = {'circle': 20, 'square': 2, 'triangle': 9,  # car, sky, grass
-                     'top': 0, 'bottom': 3}  # wall, floor
+# car, sky, grass for the shapes; wall and floor for the two backgrounds
+ADE_SHAPE_CLASSES = {'circle': 20, 'square': 2, 'triangle': 9,
+                     'top': 0, 'bottom': 3}
 
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -15,7 +15,8 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(_delete_=True, type='mmhybrid.ExampleBackbone', arch='t'),
     neck=dict(in_channels=[8, 16, 24, 32], out_channels=16),
-    decode_head=dict(in_channels=[16, 16, 16, 16], channels=16, num_classes=150, dropout_ratio=0., norm_cfg=norm_cfg))
+    decode_head=dict(in_channels=[16, 16, 16, 16], channels=16,
+                     num_classes=150, dropout_ratio=0., norm_cfg=norm_cfg))
 pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', reduce_zero_label=True),

@@ -181,7 +181,7 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         return tuple(outs)
 
     def run_block(self, block: nn.Module, x: Tensor, *args) -> Tensor:
-        """Call ``block``, checkpointed when ``with_cp`` is on and grads flow."""
+        """Call ``block``; checkpointed if ``with_cp`` and grads flow."""
         if self.with_cp and torch.is_grad_enabled() and x.requires_grad:
             return cp.checkpoint(block, x, *args, use_reentrant=False)
         return block(x, *args)
