@@ -16,7 +16,8 @@ import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = osp.join(ROOT, 'tests', 'configs', 'fpn_example_toy.py')
-ENV = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+ENV = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1',
+       'PYTHON': sys.executable}
 
 
 def run(*args, check=True, **kwargs):

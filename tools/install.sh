@@ -5,9 +5,9 @@
 #
 # Steps (each skipped when already satisfied, so a second run takes minutes):
 #   1. torch + torchvision (kept if already importable, e.g. a CUDA build of your own);
-#   2. mmcv 2.1.0 with compiled ops, built from source against that torch and cached
+#   2. mmengine, mmdet, mmsegmentation, mmpretrain, pycocotools and the test tools;
+#   3. mmcv 2.1.0 with compiled ops, built from source against that torch and cached
 #      as a wheel under $MMHYBRID_CACHE (default ~/.cache/mmhybrid);
-#   3. mmengine, mmdet, mmsegmentation, mmpretrain, pycocotools and the test tools;
 #   4. mmhybrid itself, editable.
 #
 # Environment:
@@ -35,11 +35,15 @@ else
   "${PIP[@]}" $TORCH_SPEC
 fi
 
-# Build tools for mmcv; setuptools<81 still ships pkg_resources (mmcv's setup.py and
-# mmengine's `mmdet::` config lookup import it).
-"${PIP[@]}" -q 'setuptools<81' wheel ninja packaging
+# --- 2. the rest of the stack -------------------------------------------------
+# mmengine, mmdet, mmseg, mmpretrain (none of them installs mmcv), pycocotools,
+# setuptools<81 (still ships pkg_resources, which mmcv's setup.py and
+# mmengine's `mmdet::` config lookup import) and the test tools.
+log "installing the OpenMMLab stack and test tools"
+"${PIP[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+"${PIP[@]}" -q wheel ninja packaging  # to build mmcv
 
-# --- 2. mmcv with ops -------------------------------------------------------------
+# --- 3. mmcv with ops -------------------------------------------------------------
 mmcv_ok() {
   "$PY" - <<EOF 2>/dev/null
 import mmcv, mmcv.ops, torch
@@ -80,14 +84,13 @@ EOF
   fi
   log "installing mmcv from $wheel_dir"
   "${PIP[@]}" --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
-  # mmcv's own runtime requirements (addict, yapf, opencv, ...).
-  "${PIP[@]}" -q addict 'numpy' opencv-python packaging Pillow pyyaml yapf
+  # mmcv's own runtime requirements (mmengine came with the stack).
+  "${PIP[@]}" -q addict numpy opencv-python packaging Pillow pyyaml yapf
   mmcv_ok || { echo "mmcv ops failed to load after install" >&2; exit 1; }
 fi
 
-# --- 3. the rest of the stack and mmhybrid ---------------------------------------
-log "installing the OpenMMLab stack, test tools and mmhybrid (editable)"
-"${PIP[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+# --- 4. mmhybrid ---------------------------------------------------------------
+log "installing mmhybrid (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 
 "$PY" -m mmhybrid.utils.collect_env
