@@ -11,7 +11,8 @@ from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
-from mmhybrid.utils.setup_env import load_config, setup_cpu_distributed
+from mmhybrid.utils.setup_env import (load_config, setup_cpu_distributed,
+                                      teardown_distributed)
 
 
 def parse_args():
@@ -95,6 +96,7 @@ def main():
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

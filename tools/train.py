@@ -9,7 +9,8 @@ import os
 from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from mmhybrid.utils.setup_env import load_config, setup_cpu_distributed
+from mmhybrid.utils.setup_env import (load_config, setup_cpu_distributed,
+                                      teardown_distributed)
 
 
 def parse_args():
@@ -60,6 +61,7 @@ def main():
 
     runner = Runner.from_cfg(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -6,12 +6,13 @@ tensor mode on a dummy batch) or a backbone type (``HorNet`` or
 optionally with a classification head (global average pool + Linear), which
 is how the papers count parameters and FLOPs at 224.
 """
-import ast
 from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
 from torch import Tensor
+
+from .setup_env import parse_arch_arg
 
 
 class _ClsHead(nn.Module):
@@ -80,9 +81,7 @@ def build_target(target: str,
     from mmhybrid.registry import MODELS
     kwargs = dict(backbone_kwargs or {})
     if arch is not None:
-        # a variant name, or a dict literal for a custom arch
-        kwargs['arch'] = ast.literal_eval(arch) if arch.lstrip().startswith(
-            '{') else arch
+        kwargs['arch'] = parse_arch_arg(arch)
     # 'HorNet' is looked up in mmhybrid; 'mmdet.ResNet' in mmdet's registry
     module = MODELS.build(dict(type=target, **kwargs))
     desc = f'{target}({kwargs})'

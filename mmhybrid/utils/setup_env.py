@@ -1,4 +1,5 @@
 """Helpers the thin ``tools/`` scripts share."""
+import ast
 import os
 import os.path as osp
 from argparse import Namespace
@@ -25,6 +26,12 @@ def load_config(args: Namespace) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     return cfg
+
+
+def parse_arch_arg(arch: str) -> Any:
+    """A command-line ``--arch``: a variant name, or a dict literal such as
+    ``"{'base_dim': 32, 'depths': [1, 1, 2, 1], 'orders': [2, 3, 4, 5]}"``."""
+    return ast.literal_eval(arch) if arch.lstrip().startswith('{') else arch
 
 
 def set_data_root(cfg: Config, data_root: str) -> int:
@@ -89,3 +96,15 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
                        cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+
+
+def teardown_distributed() -> None:
+    """Destroy the process group before exit.
+
+    Left alive, gloo's worker threads can abort the interpreter at shutdown
+    ("terminate called without an active exception"), failing a run whose
+    work is done.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -20,6 +20,7 @@ import mmhybrid  # noqa: F401
 from mmhybrid.models.utils import (convert_state_dict, extract_state_dict,
                                    load_state_dict_report, read_checkpoint)
 from mmhybrid.registry import MODELS
+from mmhybrid.utils.setup_env import parse_arch_arg
 
 
 def main():
@@ -27,7 +28,8 @@ def main():
     parser.add_argument('backbone', help='backbone type, e.g. HorNet')
     parser.add_argument('src', help='official checkpoint (path or URL)')
     parser.add_argument('dst', help='output path')
-    parser.add_argument('--arch', help='check the result against this arch')
+    parser.add_argument('--arch', help='check the result against this arch '
+                        '(a variant name or a dict literal)')
     parser.add_argument('--kwargs', nargs='+', action=DictAction, default={},
                         help='extra backbone arguments for the check')
     args = parser.parse_args()
@@ -39,7 +41,7 @@ def main():
     state_dict = extract_state_dict(read_checkpoint(args.src))
     state_dict = convert_state_dict(cls, state_dict)
     if args.arch:
-        model = cls(arch=args.arch, **args.kwargs)
+        model = cls(arch=parse_arch_arg(args.arch), **args.kwargs)
         print(load_state_dict_report(model, state_dict))
     torch.save({'state_dict': {f'backbone.{k}': v.contiguous()
                                for k, v in state_dict.items()},
