@@ -99,3 +99,11 @@ def test_dist_test_equals_single(tmp_path, toy_ade, trained, monkeypatch):
     dist = read_metrics(tmp_path / 'dist')
     assert single['mIoU'] == dist['mIoU'] and single['aAcc'] == dist['aAcc']
     assert single['mIoU'] > 0
+
+
+def test_show_dir_writes_drawn_predictions(tmp_path, toy_ade, trained):
+    run(sys.executable, 'tools/test.py', CONFIG,
+        str(trained / 'epoch_4.pth'), '--work-dir', str(tmp_path / 'wd'),
+        '--data-root', toy_ade, '--show-dir', str(tmp_path / 'vis'))
+    drawn = glob.glob(str(tmp_path / 'vis' / '**' / '*.png'), recursive=True)
+    assert len(drawn) == 5, drawn

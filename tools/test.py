@@ -53,6 +53,7 @@ def enable_visualization(cfg: Config, args) -> None:
         raise ValueError('--show/--show-dir need a `visualization` hook in '
                          'default_hooks')
     hook.draw = True
+    hook.interval = 1  # mmseg's hook would draw only every 50th image
     if args.show:
         hook.show, hook.wait_time = True, args.wait_time
     if args.show_dir:
