@@ -311,6 +311,15 @@ class MemoryProbe:
         return ('OOM' if oom else 'error'), value
 
 
+def _note(text: str) -> None:
+    """Print a line without breaking the progress bar."""
+    try:
+        from tqdm import tqdm
+        tqdm.write(text, file=sys.stderr)
+    except ImportError:
+        print(text, file=sys.stderr)
+
+
 def _progress(total: int):
     try:
         from tqdm import tqdm
@@ -425,7 +434,12 @@ def run_zoo(models: List[ZooModel], sizes: List[Tuple[int, int]],
             else:
                 results[m.name]['times'][task.key] = why
     rng = random.Random(seed)
+    pass_start = time.time()
     for rep in range(-warmup, repeats):
+        if rep == 0 and warmup:
+            per_pass = (time.time() - pass_start) / warmup
+            _note(f'warm-up: {per_pass:.0f} s per pass; {repeats} timed '
+                  f'pass(es) take about {repeats * per_pass / 60:.1f} min')
         order = list(live)
         rng.shuffle(order)
         for m in order:
@@ -624,11 +638,20 @@ def plot(rows: List[Dict], raw: Dict, out_dir: str) -> List[str]:
     families = sorted({r['type'] for r in rows if not r['baseline']})
     cmap = plt.get_cmap('tab10')
     colour = {f: cmap(i % 10) for i, f in enumerate(families)}
+    # one colour per family (baselines black), one marker/line per variant
+    markers, lines = 'o^vDPX', ['-', '--', '-.', (0, (1, 1))]
+    seen: Dict[str, int] = {}
+    styles = {}
+    for r in rows:
+        family = 'baseline' if r['baseline'] else r['type']
+        i = seen[family] = seen.get(family, -1) + 1
+        styles[r['model']] = dict(
+            color='black' if r['baseline'] else colour[r['type']],
+            marker='sDP*'[i % 4] if r['baseline'] else markers[i % 6],
+            ls=':' if r['baseline'] else lines[i % 4])
 
     def style(r):
-        if r['baseline']:
-            return dict(color='black', marker='s')
-        return dict(color=colour[r['type']], marker='o')
+        return styles[r['model']]
 
     files = []
     # fwd+bwd time at 224 vs MACs
@@ -639,7 +662,8 @@ def plot(rows: List[Dict], raw: Dict, out_dir: str) -> List[str]:
     for r in rows:
         x, y = r['gmacs_224'], r[tcol]
         if isinstance(x, float) and isinstance(y, float):
-            ax.scatter([x], [y], s=36, **style(r))
+            st = style(r)
+            ax.scatter([x], [y], s=36, color=st['color'], marker=st['marker'])
             ax.annotate(r['model'], (x, y), textcoords='offset points',
                         xytext=(4, 4), fontsize=8)
             xs.append(x)
@@ -672,10 +696,8 @@ def plot(rows: List[Dict], raw: Dict, out_dir: str) -> List[str]:
         pts = [(p, v) for p, v in pts if isinstance(v, (int, float)) and v]
         if not pts:
             continue
-        s = style(r)
-        ax.plot([p for p, _ in pts], [v for _, v in pts], marker=s['marker'],
-                color=s['color'], lw=1.2, ms=4,
-                ls=':' if r['baseline'] else '-', label=r['model'])
+        ax.plot([p for p, _ in pts], [v for _, v in pts], lw=1.2, ms=4,
+                label=r['model'], **style(r))
         anchors.append(pts[0])
     if anchors and len(sizes) > 1:
         p0 = min(h * w for h, w in sizes)
@@ -690,6 +712,9 @@ def plot(rows: List[Dict], raw: Dict, out_dir: str) -> List[str]:
                         xytext=(3, 0))
     ax.set_xscale('log')
     ax.set_yscale('log')
+    pixels = sorted({h * w for h, w in sizes})
+    ax.set_xticks(pixels, [f'{p / 1e6:.2f}M' for p in pixels], rotation=45)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel('pixels (H x W), batch 1')
     ax.set_ylabel('peak memory of forward+backward (MiB)')
     ax.set_title('Memory growth with the image '
