@@ -28,9 +28,12 @@ Measurements, per model:
 - forward+backward time and peak memory at 1x3x512x512, 1x3x800x1216 and
   1x3x1024x1024 (``--sizes``).
 
-Times are medians over ``--repeats`` passes; every pass visits all models
-and tasks in a fresh random order, after a warm-up pass, so that machine
-noise hits all models alike. Peak memory is the rise above the memory held
+Times are medians over ``--repeats`` passes (3); every pass visits all
+models and tasks in a fresh random order, so that machine noise hits all
+models alike; the first, cold pass (one-off allocations and kernel set-up)
+is the slowest and the median drops it (``--warmup N`` adds untimed
+passes). A full run is about 1.3 min per T-scale model on 2 cores (twice
+that at S scale): ~15 min for the 10 models of the first release. Peak memory is the rise above the memory held
 before one forward+backward (weights and input excluded): on GPU
 ``torch.cuda.max_memory_allocated``; on CPU it is measured in a fresh child
 process per (model, size), forked from a server that has only imported the
@@ -82,6 +85,10 @@ DEFAULT_SIZES = ['512', '800x1216', '1024']
 QUICK_SIZES = ['512']
 BATCH_224 = 4
 NUM_CLASSES = 1000
+#: Substrings of op names that may hide multiply-accumulates; an uncounted
+#: op that matches one is reported in the notes.
+HEAVY_OPS = ('conv', 'mm', 'matmul', 'einsum', 'linear', 'fft', 'attention',
+             'pythonop')
 
 
 @dataclass
@@ -356,13 +363,13 @@ class Task:
 
 def run_zoo(models: List[ZooModel], sizes: List[Tuple[int, int]],
             repeats: int, warmup: int, device: str, threads: int,
-            memory: bool = True, seed: int = 0,
-            mem_timeout: float = 900.) -> Dict:
+            memory: bool = True, seed: int = 0, mem_timeout: float = 900.,
+            batch_224: int = BATCH_224) -> Dict:
     """Measure ``models``; returns the raw results (see :func:`summarise`)."""
     torch.manual_seed(seed)
     t_start = time.time()
-    tasks_224 = [Task('fwd', (BATCH_224, 3, 224, 224)),
-                 Task('fwd-bwd', (BATCH_224, 3, 224, 224))]
+    tasks_224 = [Task('fwd', (batch_224, 3, 224, 224)),
+                 Task('fwd-bwd', (batch_224, 3, 224, 224))]
     tasks_det = [Task('fwd-bwd', (1, 3, h, w)) for h, w in sizes]
     results = {m.name: dict(model=m, status='ok', notes=[], times={},
                             memory={}) for m in models}
@@ -382,9 +389,12 @@ def run_zoo(models: List[ZooModel], sizes: List[Tuple[int, int]],
             r['params'] = sum(p.numel() for p in head.parameters())
             macs, uncounted = count_macs(head, torch.rand(1, 3, 224, 224))
             r['macs_224'] = macs
-            if uncounted:
-                r['notes'].append('not counted: ' + ', '.join(
-                    f'{k} x{v}' for k, v in sorted(uncounted.items())))
+            # element-wise ops are not MACs; name only ops that may be
+            heavy = {k: v for k, v in uncounted.items()
+                     if any(w in k.lower() for w in HEAVY_OPS)}
+            if heavy:
+                r['notes'].append('MACs not counted for: ' + ', '.join(
+                    f'{k} x{v}' for k, v in sorted(heavy.items())))
             built[m.name] = module.to(device)
         except Exception as e:
             r['status'] = f'build failed: {type(e).__name__}: {e}'
@@ -436,10 +446,11 @@ def run_zoo(models: List[ZooModel], sizes: List[Tuple[int, int]],
     rng = random.Random(seed)
     pass_start = time.time()
     for rep in range(-warmup, repeats):
-        if rep == 0 and warmup:
-            per_pass = (time.time() - pass_start) / warmup
-            _note(f'warm-up: {per_pass:.0f} s per pass; {repeats} timed '
-                  f'pass(es) take about {repeats * per_pass / 60:.1f} min')
+        if rep == -warmup + 1:
+            per_pass = time.time() - pass_start
+            _note(f'first pass: {per_pass:.0f} s; the remaining '
+                  f'{repeats + warmup - 1} take about '
+                  f'{(repeats + warmup - 1) * per_pass / 60:.1f} min')
         order = list(live)
         rng.shuffle(order)
         for m in order:
@@ -575,7 +586,7 @@ def markdown_section(rows: List[Dict], raw: Dict, command: str,
            '```bash', command, '```', '',
            'ImageNet-scale: params and MACs (the papers\' "FLOPs") at '
            '224x224 with a 1000-class head; forward (eval) and '
-           f'forward+backward time of a {BATCH_224}x3x224x224 batch '
+           f'forward+backward time of a {t224[0].shape[0]}x3x224x224 batch '
            '(backbone only); published ImageNet-1k top-1 of the variant '
            '(sources in [`docs/zoo_top1.csv`]'
            f'({img_prefix}zoo_top1.csv); blank: none published).', '',
@@ -771,8 +782,11 @@ def parse_args(argv=None):
                         f'{" ".join(DEFAULT_SIZES)}; quick: 512)')
     parser.add_argument('--repeats', type=int, help='timed passes '
                         '(default 3; quick: 1)')
-    parser.add_argument('--warmup', type=int, default=1,
-                        help='warm-up passes')
+    parser.add_argument('--warmup', type=int, default=0,
+                        help='untimed warm-up passes (the median of 3 '
+                        'already drops the cold first pass)')
+    parser.add_argument('--batch-224', type=int, default=BATCH_224,
+                        help='batch of the 224x224 timings')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
                         else 'cpu')
     parser.add_argument('--threads', type=int, default=0,
@@ -832,7 +846,7 @@ def main(argv=None):
           file=sys.stderr)
     raw = run_zoo(models, sizes, repeats, args.warmup, args.device, threads,
                   memory=not args.no_memory, seed=args.seed,
-                  mem_timeout=args.mem_timeout)
+                  mem_timeout=args.mem_timeout, batch_224=args.batch_224)
     raw['machine'] = machine_description(args.device, threads)
     raw['date'] = datetime.datetime.now(datetime.timezone.utc).strftime(
         '%Y-%m-%d %H:%M UTC')
