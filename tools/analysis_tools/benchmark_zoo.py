@@ -580,9 +580,11 @@ def markdown_section(rows: List[Dict], raw: Dict, command: str,
            for t in t224 + det}
     out = [heading, '',
            f'All models in one run on the same machine, interleaved '
-           f'(median of {raw["repeats"]} passes after {raw["warmup"]} '
-           f'warm-up pass(es)): {raw["machine"]}, {raw["date"]}; the run '
-           f'took {raw["seconds"] / 60:.1f} min. Regenerate with:', '',
+           f'(median of {raw["repeats"]} passes'
+           + (f' after {raw["warmup"]} warm-up pass(es)' if raw['warmup']
+              else '') +
+           f'): {raw["machine"]}, {raw["date"]}; the run took '
+           f'{raw["seconds"] / 60:.1f} min. Regenerate with:', '',
            '```bash', command, '```', '',
            'ImageNet-scale: params and MACs (the papers\' "FLOPs") at '
            '224x224 with a 1000-class head; forward (eval) and '
