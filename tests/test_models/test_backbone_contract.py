@@ -66,6 +66,20 @@ def test_outputs(name, size):
         assert torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize('name', registered_backbones())
+def test_default_arch_small_inputs(name):
+    """The full-size default arch (not TINY) at sizes below its strides and
+    windows, where official code crashes."""
+    model = MODELS.build(dict(type=name)).eval()
+    with torch.no_grad():
+        for size in [(1, 1), (7, 7), (31, 31), (1, 45), (45, 1), (33, 65)]:
+            outs = model(torch.rand(1, 3, *size))
+            for out, s in zip(outs, model.strides):
+                assert out.shape[2:] == tuple(math.ceil(n / s)
+                                              for n in size), (size, s)
+                assert torch.isfinite(out).all()
+
+
 @pytest.mark.parametrize('name', BACKBONES)
 def test_detection_size(name):
     """A COCO test size (shorter side 800), unpadded."""
