@@ -8,8 +8,9 @@ shortened run. Everything runs in a scratch folder that holds links to
 ``tools/`` and ``configs/``, so ``data/`` and ``work_dirs/`` land there.
 
 The 1-process vs 2-process metric equality of the quickstart evaluation is
-checked in ``tests/test_tools.py``. The setup block's two commands are what ``.ci/run`` runs before this suite
-(checked here), so they are not run again from inside it.
+checked in ``tests/test_tools.py``. The setup block's two commands are what
+``.ci/run`` runs before this suite (checked here), so they are not run again
+from inside it.
 """
 import os
 import os.path as osp

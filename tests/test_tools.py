@@ -156,7 +156,7 @@ def test_unreachable_checkpoint_says_what_to_do(tmp_path, toy_ade):
     url = 'http://127.0.0.1:9/hornet_tiny_7x7.pth'  # closed port: offline
     proc = run(sys.executable, 'tools/train.py', QUICKSTART, '--work-dir',
                str(tmp_path), '--data-root', toy_ade, '--cfg-options',
-               f'model.backbone.init_cfg.type=Pretrained',
+               'model.backbone.init_cfg.type=Pretrained',
                f'model.backbone.init_cfg.checkpoint={url}', check=False)
     assert proc.returncode != 0
     assert f'could not download the checkpoint {url}' in proc.stderr
