@@ -85,7 +85,8 @@ def tiny_spec():
             for name, kwargs in TINY.items() if name != 'ExampleBackbone']
     spec += [
         dict(name='tiny-ResNet', type='mmdet.ResNet', baseline=True,
-             kwargs=dict(depth=18, base_channels=8, stem_channels=8)),
+             kwargs=dict(depth=18, base_channels=8, stem_channels=8,
+                         norm_eval=False)),
         dict(name='tiny-ConvNeXt', type='mmpretrain.ConvNeXt', baseline=True,
              kwargs=dict(arch=dict(depths=[1, 1, 1, 1],
                                    channels=[8, 16, 32, 64]),
@@ -103,10 +104,11 @@ def test_quick_run_outputs(tmp_path):
     readme = tmp_path / 'README.md'
     readme.write_text('intro\n<!-- zoo:begin -->\nold\n<!-- zoo:end -->\n'
                       'outro\n')
-    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+    path = os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path}
     proc = subprocess.run(
         [sys.executable, TOOL, '--quick', '--spec', str(spec_file),
-         '--sizes', '32', '64', '64x96', '--batch-224', '1', '--warmup', '0',
+         '--sizes', '32', '64', '--batch-224', '1', '--warmup', '0',
          '--out-dir', str(out), '--threads', '1', '--readme', str(readme)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -120,9 +122,8 @@ def test_quick_run_outputs(tmp_path):
                 if c.startswith('mem_fwd-bwd_')]
     assert time_cols == [
         'time_fwd_1x3x224x224_s', 'time_fwd-bwd_1x3x224x224_s',
-        'time_fwd-bwd_1x3x32x32_s', 'time_fwd-bwd_1x3x64x64_s',
-        'time_fwd-bwd_1x3x64x96_s']
-    assert len(mem_cols) == 3
+        'time_fwd-bwd_1x3x32x32_s', 'time_fwd-bwd_1x3x64x64_s']
+    assert len(mem_cols) == 2
     for name, r in rows.items():
         assert float(r['params_m']) > 0 and float(r['gmacs_224']) > 0, name
         for c in time_cols + mem_cols:
@@ -130,7 +131,8 @@ def test_quick_run_outputs(tmp_path):
                 continue  # BatchNorm models cannot train a 1x1 map
             value = float(r[c])
             assert value >= 0 and (value > 0 or c in mem_cols), (name, c)
-        assert r['mem_growth_exponent'] != '', name
+        if r['mem_fwd-bwd_1x3x32x32_mib'] not in ('error', 'OOM'):
+            assert r['mem_growth_exponent'] != '', name
     assert rows['tiny-ResNet']['baseline'] == 'True'
     for c in ('time_fwd-bwd_1x3x32x32_s', 'mem_fwd-bwd_1x3x32x32_mib'):
         assert rows['tiny-ResNet'][c] == 'error'

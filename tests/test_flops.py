@@ -116,7 +116,8 @@ def test_num_classes_head_on_the_baselines(target, kwargs, params):
 def test_get_flops_cli_foreign_backbone_with_head():
     """The command of the README that used to fail on out_channels."""
     kwargs, _ = FOREIGN['mmdet.SwinTransformer']
-    env = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+    path = os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path}
     proc = subprocess.run(
         [sys.executable, 'tools/analysis_tools/get_flops.py',
          'mmdet.SwinTransformer', '--num-classes', '100', '--shape', '64',
