@@ -164,6 +164,14 @@ def sum_outputs(out) -> Tensor:
 
 
 # ----------------------------------------------------------- measuring ----
+def add_device_arguments(parser) -> None:
+    """``--device`` (cuda when available) and ``--threads`` of the tools."""
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
+                        else 'cpu')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='torch CPU threads (0: torch default)')
+
+
 #: Forward+backward costs about three forwards (two matmuls per forward
 #: matmul in backward); the convention of the scaling-law literature.
 FWD_BWD_FACTOR = 3

@@ -23,10 +23,10 @@ import statistics
 import torch
 from mmengine.config import DictAction
 
-from mmhybrid.utils.analysis import (FWD_BWD_FACTOR, build_target,
-                                     count_macs, macs_to_flops, make_step,
-                                     matmul_peak_flops, peak_memory,
-                                     time_step)
+from mmhybrid.utils.analysis import (FWD_BWD_FACTOR, add_device_arguments,
+                                     build_target, count_macs, macs_to_flops,
+                                     make_step, matmul_peak_flops,
+                                     peak_memory, time_step)
 
 
 def parse_args():
@@ -39,10 +39,7 @@ def parse_args():
                         default='fwd-bwd')
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                        else 'cpu')
-    parser.add_argument('--threads', type=int, default=0,
-                        help='torch CPU threads (0: torch default)')
+    add_device_arguments(parser)
     parser.add_argument('--amp', action='store_true',
                         help='autocast (fp16 on GPU, bf16 on CPU)')
     parser.add_argument('--num-classes', type=int, default=0,

@@ -33,8 +33,10 @@ models and tasks in a fresh random order, so that machine noise hits all
 models alike; the first, cold pass (one-off allocations and kernel set-up)
 is the slowest and the median drops it (``--warmup N`` adds untimed
 passes). A full run is about 1.3 min per T-scale model on 2 cores (twice
-that at S scale): ~15 min for the 10 models of the first release. Peak memory is the rise above the memory held
-before one forward+backward (weights and input excluded): on GPU
+that at S scale): ~15 min for the 10 models of the first release.
+
+Peak memory is the rise above the memory held before one forward+backward
+(weights and input excluded): on GPU
 ``torch.cuda.max_memory_allocated``; on CPU it is measured in a fresh child
 process per (model, size), forked from a server that has only imported the
 libraries, as the rise of the resident set's high-water mark (``VmHWM``,
@@ -73,9 +75,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from mmhybrid.utils.analysis import (FWD_BWD_FACTOR, _ClsHead,
-                                     build_target, count_macs, macs_to_flops,
-                                     make_step, matmul_peak_flops,
-                                     memory_child, peak_memory, time_step)
+                                     add_device_arguments, build_target,
+                                     count_macs, macs_to_flops, make_step,
+                                     matmul_peak_flops, memory_child,
+                                     peak_memory, time_step)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_TOP1 = osp.join(ROOT, 'docs', 'zoo_top1.csv')
@@ -789,10 +792,7 @@ def parse_args(argv=None):
                         'already drops the cold first pass)')
     parser.add_argument('--batch-224', type=int, default=BATCH_224,
                         help='batch of the 224x224 timings')
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
-                        else 'cpu')
-    parser.add_argument('--threads', type=int, default=0,
-                        help='torch CPU threads (0: torch default)')
+    add_device_arguments(parser)
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak-memory measurements')
     parser.add_argument('--no-baselines', action='store_true')
