@@ -172,11 +172,13 @@ def test_benchmark_ratio_of_a_pure_matmul_is_about_one():
     step, a, b = make_step(model, x, 'fwd'), torch.rand(n, n), torch.rand(
         n, n)
     t_model, t_matmul = [], []
-    for _ in range(30):
+    for _ in range(40):
         t_model.append(time_step(step))
         t_matmul.append(time_step(lambda: a @ b))
     peak = macs_to_flops(n**3) / min(t_matmul)  # as matmul_peak_flops
-    assert 0.7 < macs_to_flops(macs) / min(t_model) / peak < 1.4
+    # ~1; loose for a loaded machine, but MACs / FLOP/s would give ~0.5
+    ratio = macs_to_flops(macs) / min(t_model) / peak
+    assert 0.6 < ratio < 2, ratio
 
     # the tool reports the same ratio, in the same units
     r = benchmark.benchmark(model, (1, 1, n, n), mode='fwd', runs=5,
