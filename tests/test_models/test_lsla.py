@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from mmhybrid.models.backbones import lsla as lsla_mod
+from mmhybrid.models.backbones.acmix import window_attention_mask
 from mmhybrid.models.backbones.lsla import (LSLA, TABLES, ViTLSLA,
-                                            lsla_attention_mask,
                                             relative_position_index)
 from mmhybrid.models.utils import load_pretrained
 from mmhybrid.utils.analysis import build_target
@@ -111,7 +111,7 @@ def test_lsa_is_softmax_xxt_x(scale_mode, shift):
         assert torch.all(m.dynamic_scale_table == 4**-0.5)
         assert not m.outer_bias_table.any()
     x = torch.randn(2, 8, 12, 8)
-    mask = lsla_attention_mask(8, 12, 4, shift, x.device)
+    mask = window_attention_mask(8, 12, 4, shift, x.device)
     out = m(x, shift, mask)
     if not shift:  # the formula itself, one head at a time
         xw = windows(x, 4)
@@ -135,7 +135,7 @@ def test_every_switch_matches_the_formula(attn_mode, shift):
                      scale_mode=scale_mode, outer_bias=outer).eval()
             randomise_tables(m)
             x = torch.randn(2, 8, 8, 12)
-            out = m(x, shift, lsla_attention_mask(8, 8, 4, shift, x.device))
+            out = m(x, shift, window_attention_mask(8, 8, 4, shift, x.device))
             torch.testing.assert_close(out, reference_lsla(m, x, shift),
                                        rtol=1e-5, atol=1e-5)
 
@@ -151,7 +151,7 @@ def test_fused_path_is_taken_only_without_ds_and_outer_bias(monkeypatch):
                                      ('dynamic', False, False)):
         calls.clear()
         m = LSLA(8, 2, 4, scale_mode=scale_mode, outer_bias=outer)
-        m(x, 2, lsla_attention_mask(8, 8, 4, 2, x.device))
+        m(x, 2, window_attention_mask(8, 8, 4, 2, x.device))
         assert m.fused == fused and bool(calls) == fused
 
 
@@ -165,8 +165,8 @@ def test_outer_bias_is_added_after_softmax_and_masked():
     h, w, shift = 6, 10, 2  # padded to 8 x 12, shifted
     x = F.pad(torch.randn(1, h, w, 8), (0, 0, 0, 2, 0, 2))
     x = torch.roll(x, (-shift, -shift), (1, 2))
-    mask = lsla_attention_mask(h, w, 4, shift, x.device)
-    keep = mask == 0
+    keep = window_attention_mask(h, w, 4, shift, x.device) == 0
+    mask = torch.zeros(keep.shape).masked_fill_(~keep, float('-inf'))
     q, k, _ = m.qkv(windows(x, 4))
     attn = m.attention_weights(q, k, mask)  # (nW, heads, N, N)
     assert (attn[~keep[:, None].expand_as(attn)] == 0).all()
@@ -208,7 +208,7 @@ def test_padding_is_invisible(size, monkeypatch):
                 return out
             monkeypatch.setattr(lsla_mod, 'pad_to_windows', noisy)
         for shift in (0, 2):
-            mask = lsla_attention_mask(*size, 4, shift, x.device)
+            mask = window_attention_mask(*size, 4, shift, x.device)
             outs[fill, shift] = m(x, shift, mask)
     for shift in (0, 2):
         torch.testing.assert_close(outs['zeros', shift],

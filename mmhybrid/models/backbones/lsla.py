@@ -81,7 +81,6 @@ MSA) / 'qxv' / 'qkx' / 'qxx' (LSA) / 'xxx' (no projection at all),
 ``inner_bias``, ``outer_bias``. ``attn_mode='qkv', scale_mode='fixed',
 outer_bias=False`` is Swin's window attention.
 """
-import math
 import re
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -95,7 +94,7 @@ from torch import Tensor
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from .acmix import PatchMerging, _SwinStage, window_attention_mask
+from .acmix import PatchMerging, SwinACmix, _SwinStage
 from .base_backbone import BaseBackbone
 
 #: Names of the three relative tables (no weight decay in the configs).
@@ -114,22 +113,6 @@ def relative_position_index(window_size: int) -> Tensor:
     coords = torch.stack(torch.meshgrid(ar, ar, indexing='ij')).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]) + (window_size - 1)
     return rel[0] * (2 * window_size - 1) + rel[1]
-
-
-def lsla_attention_mask(h: int, w: int, window_size: int, shift: int,
-                        device: torch.device) -> Optional[Tensor]:
-    """Additive mask (0 / ``-inf``) of the windows of an ``h x w`` map padded
-    to window multiples and rolled by ``-shift``: tokens see only their shift
-    region and never padding (the regions of
-    :func:`~mmhybrid.models.backbones.acmix.window_attention_mask`).
-
-    Returns:
-        Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
-    """
-    mask = window_attention_mask(h, w, window_size, shift, device)
-    if mask is None:
-        return None
-    return torch.zeros_like(mask).masked_fill_(mask != 0, float('-inf'))
 
 
 def pad_to_windows(x: Tensor, pad_b: int, pad_r: int) -> Tensor:
@@ -316,14 +299,20 @@ class LSLA(nn.Module):
         Args:
             x (Tensor): Normalised tokens ``(B, H, W, C)``, unshifted.
             shift (int): Cyclic shift of this block (0: none).
-            mask (Tensor, optional): ``(nW, N, N)`` 0/-inf mask of the padded,
-                shifted map (:func:`lsla_attention_mask`), or None.
+            mask (Tensor, optional): ``(nW, N, N)`` mask of the padded,
+                shifted map (Swin's shift regions, padding apart), e.g. from
+                :func:`~mmhybrid.models.backbones.acmix.window_attention_mask`:
+                0 where a pair may attend; any other value masks the pair
+                (applied as ``-inf``). None: nothing masked.
 
         Returns:
             Tensor: ``(B, H, W, C)``.
         """
         b, h, w, c = x.shape
         ws = self.window_size
+        if mask is not None:  # -inf: masked pairs get exactly zero weight
+            mask = torch.zeros_like(mask).masked_fill_(mask != 0,
+                                                       float('-inf'))
         pad_b, pad_r = (-h) % ws, (-w) % ws
         if pad_b or pad_r:
             x = pad_to_windows(x, pad_b, pad_r)
@@ -531,33 +520,11 @@ class ViTLSLA(BaseBackbone):
     def forward_stem(self, x: Tensor) -> Tensor:
         return self.stem(x).permute(0, 2, 3, 1)
 
-    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
-        stage = self.stages[i]
-        if i > 0:
-            x = stage.downsample(x)
-        h, w = x.shape[1:3]
-        ws = self.window_size
-        # Swin's rule: no shift when the window covers the map's short side
-        shift = ws // 2 if min(h, w) > ws else 0
-        masks = {0: lsla_attention_mask(h, w, ws, 0, x.device)}
-        if shift and any(b.shift_size for b in stage.blocks):
-            masks[shift] = lsla_attention_mask(h, w, ws, shift, x.device)
-        for block in stage.blocks:
-            s = shift if block.shift_size else 0
-            x = self.run_block(block, x, s, masks[s])
-        norm = getattr(self, f'norm{i}', None)
-        out = norm(x) if norm is not None else x
-        return x, out.permute(0, 3, 1, 2)
-
-    def param_position(self, name: str) -> Tuple[Optional[int], int]:
-        parts = name.split('.')
-        if parts[0] == 'stem':
-            return 0, -1
-        if parts[0] == 'stages':
-            if parts[2] == 'downsample':
-                return int(parts[1]), -1
-            return int(parts[1]), int(parts[3])
-        return None, 0
+    # Same stage layout and protocol as SwinACmix (``stages.i.downsample``,
+    # ``stages.i.blocks``; blocks called with (x, shift, mask), the mask from
+    # ``window_attention_mask``; Swin's no-shift rule for small maps).
+    forward_stage = SwinACmix.forward_stage
+    param_position = SwinACmix.param_position
 
     # ---------------------------------------------------- checkpoints ----
     @classmethod
@@ -574,14 +541,9 @@ class ViTLSLA(BaseBackbone):
     def adapt_pretrained(self, key: str, value: Tensor,
                          target: Tensor) -> Optional[Tensor]:
         """Resize a relative table (inner bias, dynamic scale, outer bias) to
-        another window size, bicubic as mmpretrain; None otherwise."""
-        if not key.endswith(TABLES) or value.ndim != 2 or \
-                value.shape[1] != target.shape[1]:
+        another window size, bicubic as SwinACmix (and mmpretrain) resize
+        the relative position bias table; None otherwise."""
+        if not key.endswith(TABLES):
             return None
-        src, dst = math.isqrt(value.shape[0]), math.isqrt(target.shape[0])
-        if src * src != value.shape[0] or dst * dst != target.shape[0]:
-            return None
-        table = value.float().T.reshape(1, -1, src, src)
-        table = F.interpolate(table, size=(dst, dst), mode='bicubic',
-                              align_corners=False)
-        return table.reshape(-1, dst * dst).T.to(value.dtype)
+        return SwinACmix.adapt_pretrained(
+            self, 'relative_position_bias_table', value, target)
