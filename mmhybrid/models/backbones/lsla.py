@@ -82,7 +82,7 @@ MSA) / 'qxv' / 'qkx' / 'qxx' (LSA) / 'xxx' (no projection at all),
 outer_bias=False`` is Swin's window attention.
 """
 import re
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
