@@ -617,9 +617,8 @@ def test_classifier_trains_on_a_class_folder(tmp_path, one_thread):
     root = str(tmp_path / 'cls')
     make_cls_folder(root, num_classes=3, num_train=4, num_val=2)
     cfg = load('configs/lsla/classifier_lsla_t_mini_imagenet_300e.py')
-    arch = tiny_arch(cfg.model.backbone)
+    cfg.model.backbone.arch = tiny_arch(cfg.model.backbone)
     cfg.merge_from_dict({
-        'model.backbone.arch': arch,
         'model.head.in_channels': 64,
         'train_dataloader.batch_size': 4,
         'val_dataloader.batch_size': 4,
