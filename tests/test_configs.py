@@ -635,6 +635,9 @@ def test_classifier_trains_on_a_class_folder(tmp_path, one_thread):
             if t.type == 'CenterCrop':
                 t.crop_size = 64
     assert set_data_root(cfg, root) >= 2
+    # one epoch: the warm-up only (the cosine phase starts at epoch 20)
+    cfg.param_scheduler = cfg.param_scheduler[:1]
+    cfg.param_scheduler[0].end = 1
     cfg.work_dir = str(tmp_path / 'work')
     cfg.launcher = 'none'
     runner = Runner.from_cfg(cfg)
