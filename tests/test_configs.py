@@ -97,6 +97,29 @@ def _acmix_files() -> set:
     return names
 
 
+def _lsla_files() -> set:
+    return {f.format('lsla_t') for f in DET_FAMILIES + SEG_FAMILIES}
+
+
+#: Tables of ViT-LSLA that no recipe may decay (the relative position bias
+#: table is in the Swin recipes already).
+LSLA_NO_DECAY = ('relative_position_bias_table', 'dynamic_scale_table',
+                 'outer_bias_table', 'norm', '.bn.')
+
+
+def _check_lsla(parts: Dict[str, str], cfg: Config) -> None:
+    """ViT-LSLA: the Swin-T recipes of mmdet / mmseg, from scratch (no
+    weights exist), no weight decay on norms and any of the three tables."""
+    backbone = cfg.model.backbone
+    assert backbone.type == 'mmhybrid.ViTLSLA'
+    assert backbone.arch == parts['variant']
+    assert backbone.init_cfg is None
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    for key in LSLA_NO_DECAY:
+        assert keys[key] == dict(decay_mult=0.), key
+
+
 def _check_hornet(parts: Dict[str, str], cfg: Config) -> None:
     """HorNet: official recipes, checkpoints and global-filter sizes."""
     model = cfg.model
@@ -179,10 +202,20 @@ MODEL_SPECS = {
         # mmseg's ResNet recipes: 4 GPUs x 4; the others 8 GPUs x 2
         batch_size=lambda variant, seg: 4 if seg and variant[0] == 'r' else 2,
         check=_check_acmix),
+    'lsla': dict(
+        variants=('t', ),
+        extras={},
+        files=_lsla_files,
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_lsla),
 }
+#: mmpretrain classifiers (the paper's own setting), tested on their own.
+CLS_CONFIGS = [p for p in CONFIGS
+               if osp.basename(p).startswith('classifier_')]
 MODEL_CONFIGS = [
     p for p in CONFIGS
-    if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)]
+    if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)
+    and p not in CLS_CONFIGS]
 
 
 def _alternatives(words) -> str:
@@ -246,6 +279,8 @@ def build_meta(cfg: Config) -> torch.nn.Module:
 
 def consumers(model_cfg) -> List[tuple]:
     """(name, in_channels, in_index) of what reads the backbone's outputs."""
+    if model_cfg.type == 'ImageClassifier':  # pooled last output
+        return [('head', [model_cfg.head.in_channels], None)]
     if model_cfg.get('neck'):
         neck = model_cfg.neck
         return [('neck', list(neck.in_channels), None)]
@@ -370,6 +405,8 @@ def tiny_arch(backbone) -> Dict[str, Any]:
         return dict(embed_dims=8, depths=[2, 1, 1, 1], num_heads=[1, 1, 1, 1])
     if kind == 'ResNetACmix':
         return dict(depths=[1, 1, 1, 1], base_channels=8)
+    if kind == 'ViTLSLA':  # two blocks in stage 0: a shifted one too
+        return dict(embed_dims=8, depths=[2, 1, 1, 1], num_heads=[1, 1, 1, 1])
     raise NotImplementedError(f'no tiny arch for {backbone.type}')
 
 
@@ -493,6 +530,8 @@ FAMILY_CONFIGS = [
     'configs/acmix/retinanet_acmix_r50_1x.py',
     'configs/acmix/upernet_acmix_r50_160k.py',
     'configs/acmix/semantic_fpn_acmix_swin_t_80k.py',
+    'configs/lsla/mask_rcnn_lsla_t_1x.py',
+    'configs/lsla/upernet_lsla_t_160k.py',
 ]
 VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 
@@ -541,3 +580,69 @@ def test_train_tool_runs_cascade_s_3x(toy_roots, tmp_path):
     assert 'Epoch(train) [1][2/2]' in log, log[-3000:]
     assert 'coco/bbox_mAP' in log
     assert osp.exists(tmp_path / 'epoch_1.pth')
+
+
+# ------------------------------------------------------- classifiers -----
+def test_classifier_configs():
+    """The paper's setting: 100 / 102 classes, ViT-LSLA-T, class folders,
+    no weight decay on the LSLA tables."""
+    assert sorted(osp.basename(p) for p in CLS_CONFIGS) == [
+        'classifier_lsla_t_ip102_300e.py',
+        'classifier_lsla_t_mini_imagenet_300e.py']
+    for path in CLS_CONFIGS:
+        cfg = _load(path)
+        classes = 102 if 'ip102' in path else 100
+        assert cfg.model.head.num_classes == classes
+        assert cfg.data_preprocessor.num_classes == classes
+        assert cfg.model.backbone.type == 'mmhybrid.ViTLSLA'
+        for loader in ('train_dataloader', 'val_dataloader'):
+            assert cfg[loader].dataset.type == 'CustomDataset'
+            assert cfg[loader].dataset.data_root == cfg.data_root
+        keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+        for key in TABLE_KEYS:
+            assert keys[key] == dict(decay_mult=0.), key
+
+
+TABLE_KEYS = ('.relative_position_bias_table', '.dynamic_scale_table',
+              '.outer_bias_table')
+
+
+def test_classifier_trains_on_a_class_folder(tmp_path, one_thread):
+    """A few steps of the Mini-ImageNet config on a generated class folder
+    (tiny backbone, 64-pixel crops), then a validation."""
+    from mmengine.runner import Runner
+
+    from mmhybrid.utils.setup_env import set_data_root
+    from mmhybrid.utils.toy_data import make_cls_folder
+    root = str(tmp_path / 'cls')
+    make_cls_folder(root, num_classes=3, num_train=4, num_val=2)
+    cfg = load('configs/lsla/classifier_lsla_t_mini_imagenet_300e.py')
+    cfg.model.backbone.arch = tiny_arch(cfg.model.backbone)
+    cfg.merge_from_dict({
+        'model.head.in_channels': 64,
+        'train_dataloader.batch_size': 4,
+        'val_dataloader.batch_size': 4,
+        'test_dataloader.batch_size': 4,
+        'train_cfg.max_epochs': 1,
+        'default_hooks.logger.interval': 1,
+    })
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+        for t in cfg[loader].dataset.pipeline:
+            if t.type in ('RandomResizedCrop', 'ResizeEdge'):
+                t.scale = 64 if t.type == 'RandomResizedCrop' else 72
+            if t.type == 'CenterCrop':
+                t.crop_size = 64
+    assert set_data_root(cfg, root) >= 2
+    # one epoch: the warm-up only (the cosine phase starts at epoch 20)
+    cfg.param_scheduler = cfg.param_scheduler[:1]
+    cfg.param_scheduler[0].end = 1
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.launcher = 'none'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 3  # 12 images, 4 per step
+    hub = runner.message_hub
+    assert math.isfinite(hub.get_scalar('train/loss').current())
+    assert 'val/accuracy/top1' in hub.log_scalars, sorted(hub.log_scalars)

@@ -27,6 +27,9 @@ TINY = {
     'mmhybrid.HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
                                       orders=[2, 3, 4, 5],
                                       gf_sizes=[None, None, (14, 8), (7, 4)])),
+    'ViTLSLA': dict(arch=dict(embed_dims=16, depths=[2, 2, 2, 2],
+                              num_heads=[2, 2, 4, 4]),
+                    drop_path_rate=0.),
 }
 #: input sizes: square, non-square, odd, tiny (down to one pixel, smaller
 #: than any window or stride), 1xN / Nx1 strips, detection-like (scaled down).
