@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from mmhybrid.models.backbones import lsla as lsla_mod
-from mmhybrid.models.backbones.acmix import window_attention_mask
+from mmhybrid.models.layers.swin import window_attention_mask
 from mmhybrid.models.backbones.lsla import (LSLA, TABLES, ViTLSLA,
                                             relative_position_index)
 from mmhybrid.models.utils import load_pretrained

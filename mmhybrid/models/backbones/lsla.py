@@ -94,7 +94,8 @@ from torch import Tensor
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from .acmix import PatchMerging, SwinACmix, _SwinStage
+from ..layers.swin import (PatchMerging, SwinStage, SwinStagesMixin,
+                           resize_relative_table)
 from .base_backbone import BaseBackbone
 
 #: Names of the three relative tables (no weight decay in the configs).
@@ -301,7 +302,7 @@ class LSLA(nn.Module):
             shift (int): Cyclic shift of this block (0: none).
             mask (Tensor, optional): ``(nW, N, N)`` mask of the padded,
                 shifted map (Swin's shift regions, padding apart), e.g. from
-                :func:`~mmhybrid.models.backbones.acmix.window_attention_mask`:
+                :func:`~mmhybrid.models.layers.swin.window_attention_mask`:
                 0 where a pair may attend; any other value masks the pair
                 (applied as ``-inf``). None: nothing masked.
 
@@ -386,7 +387,7 @@ class LSLABlock(nn.Module):
 
 
 @MODELS.register_module()
-class ViTLSLA(BaseBackbone):
+class ViTLSLA(SwinStagesMixin, BaseBackbone):
     """ViT-LSLA backbone: conv stem, four stages of :class:`LSLABlock` with
     patch merging between them, outputs at strides 4-32 (any input size).
 
@@ -500,7 +501,7 @@ class ViTLSLA(BaseBackbone):
                 for j in range(depth)
             ]
             self.stages.append(
-                _SwinStage(PatchMerging(dims[i - 1]) if i else None, blocks))
+                SwinStage(PatchMerging(dims[i - 1]) if i else None, blocks))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
         self.stage_channels = dims
@@ -519,12 +520,6 @@ class ViTLSLA(BaseBackbone):
 
     def forward_stem(self, x: Tensor) -> Tensor:
         return self.stem(x).permute(0, 2, 3, 1)
-
-    # Same stage layout and protocol as SwinACmix (``stages.i.downsample``,
-    # ``stages.i.blocks``; blocks called with (x, shift, mask), the mask from
-    # ``window_attention_mask``; Swin's no-shift rule for small maps).
-    forward_stage = SwinACmix.forward_stage
-    param_position = SwinACmix.param_position
 
     # ---------------------------------------------------- checkpoints ----
     @classmethod
@@ -545,5 +540,4 @@ class ViTLSLA(BaseBackbone):
         the relative position bias table; None otherwise."""
         if not key.endswith(TABLES):
             return None
-        return SwinACmix.adapt_pretrained(
-            self, 'relative_position_bias_table', value, target)
+        return resize_relative_table(value, target)
