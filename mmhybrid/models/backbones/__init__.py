@@ -1,5 +1,7 @@
 from .acmix import ResNetACmix, SwinACmix
 from .base_backbone import BaseBackbone
+from .hatnet import HATNet, TransCNN
 from .hornet import HorNet
 
-__all__ = ['BaseBackbone', 'ResNetACmix', 'SwinACmix', 'HorNet']
+__all__ = ['BaseBackbone', 'ResNetACmix', 'SwinACmix', 'HorNet', 'HATNet',
+           'TransCNN']
