@@ -27,6 +27,15 @@ TINY = {
     'mmhybrid.HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
                                       orders=[2, 3, 4, 5],
                                       gf_sizes=[None, None, (14, 8), (7, 4)])),
+    'HATNet': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
+                             depths=[1, 1, 1, 1], expansions=[2, 2, 2, 2])),
+    # the paper's H-MHSA (scoped name keeps the key unique)
+    'mmhybrid.HATNet': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
+                                      depths=[1, 1, 1, 1],
+                                      expansions=[2, 2, 2, 2]),
+                            attn_mode='paper'),
+    'TransCNN': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
+                               depths=[1, 1, 1, 1], expansions=[2, 2, 2, 2])),
 }
 #: input sizes: square, non-square, odd, detection-like (scaled down).
 SIZES = [(64, 64), (64, 96), (97, 131), (100, 167)]
