@@ -1,8 +1,9 @@
 """Tests of the configs under configs/.
 
 - Every config parses, uses no 2.x keys and imports mmhybrid.
-- Every model config (``configs/hornet/``, ``configs/acmix/``, ``configs/hatnet/``,
-  ``configs/transcnn/``)   the scheme ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
+- Every model config (``configs/hornet/``, ``configs/acmix/``,
+  ``configs/hatnet/``, ``configs/transcnn/``) is named by the scheme
+  ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
   and its name agrees with its content (framework, backbone type and arch,
   official checkpoint or none, global-filter sizes, recipe, schedule, batch
   size); the per-model expectations are in ``MODEL_SPECS``.
