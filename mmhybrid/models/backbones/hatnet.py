@@ -68,7 +68,7 @@ def _norm(cfg: Dict, channels: int) -> nn.Module:
     return build_norm_layer(cfg, channels)[1]
 
 
-def grid_attention(q: Tensor, k: Tensor, v: Tensor, grid_size: int,
+def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
                    scale: float) -> Tensor:
     """Multi-head attention inside non-overlapping ``G x G`` grids.
 
@@ -76,22 +76,23 @@ def grid_attention(q: Tensor, k: Tensor, v: Tensor, grid_size: int,
     keys are masked, so real outputs do not depend on the padding.
 
     Args:
-        q (Tensor): Queries ``(B, heads, d, H, W)``; ``k``, ``v`` alike.
+        qkv (Tensor): Queries, keys and values stacked on the channels,
+            ``(B, 3 * C, H, W)``, each ``C = heads * d`` head-major.
+        num_heads (int): Heads.
         grid_size (int): ``G``.
         scale (float): Logit scale.
 
     Returns:
-        Tensor: ``(B, heads * d, H, W)``.
+        Tensor: ``(B, C, H, W)``.
     """
-    b, nh, d, h, w = q.shape
-    g = grid_size
+    b, c3, h, w = qkv.shape
+    nh, d, g = num_heads, c3 // (3 * num_heads), grid_size
     ph, pw = (-h) % g, (-w) % g
-    qkv = torch.stack([q, k, v])
     if ph or pw:
         qkv = F.pad(qkv, (0, pw, 0, ph))
     gh, gw = (h + ph) // g, (w + pw) // g
-    # (3, B, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d)
-    qkv = qkv.view(3, b, nh, d, gh, g, gw, g).permute(0, 1, 2, 4, 6, 5, 7, 3)
+    # (B, 3, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d)
+    qkv = qkv.view(b, 3, nh, d, gh, g, gw, g).permute(1, 0, 2, 4, 6, 5, 7, 3)
     q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).unbind(0)
     mask = None
     if ph or pw:
@@ -195,7 +196,8 @@ class HMHSA(nn.Module):
         if self.grid_size == 1:
             out = self._global(*self._heads(qkv)).view(b, c, h, w)
             return self.drop(self.proj(out))
-        local = grid_attention(*self._heads(qkv), self.grid_size, self.scale)
+        local = grid_attention(qkv, self.num_heads, self.grid_size,
+                               self.scale)
         y = self.grid_norm(x + local)
         if self.attn_mode == 'paper':
             coarse = self._paper_steps(y)
@@ -217,8 +219,8 @@ class HMHSA(nn.Module):
             z = F.max_pool2d(y, g, g, ceil_mode=True) + \
                 F.avg_pool2d(y, g, g, ceil_mode=True)
             z = self.ds_norm(z)
-            k, v = self._heads(self.kv(z))
-            a = grid_attention(*self._heads(self.q(z)), k, v, g, self.scale)
+            qkv = torch.cat([self.q(z), self.kv(z)], 1)
+            a = grid_attention(qkv, self.num_heads, g, self.scale)
             steps.append((a, y.shape[-2:]))
             y = z + a
         acc = None
