@@ -273,15 +273,25 @@ def test_any_size(cls, size):
 
 # ---------------------------------------------------- the paper's mode ----
 def test_paper_mode_one_step_is_grid_attention():
-    """A map that fits in one grid: one step, i.e. grid attention, then the
-    same projection as the code mode without the global step."""
+    """A map that fits in one grid: step 0 is grid attention (here over the
+    whole map), step 1 pools it to one token, whose attention output is its
+    own value, broadcast back to every pixel."""
     attn = HMHSA(16, 8, grid_size=8, ds_ratio=8, attn_mode='paper').eval()
     x = torch.randn(2, 16, 8, 6)
     with torch.no_grad():
         qkv = attn.qkv(attn.norm(x))
-        expected = attn.proj(
-            attn.grid_norm(x + grid_attention(qkv, 2, 8, attn.scale)))
-        torch.testing.assert_close(attn(x), expected)
+        y = attn.grid_norm(x + grid_attention(qkv, 2, 8, attn.scale))
+        z = attn.ds_norm(y.amax((-2, -1), keepdim=True) +
+                         y.mean((-2, -1), keepdim=True))
+        value = attn.kv(z)[:, 16:]
+        torch.testing.assert_close(attn(x), attn.proj(y + value))
+        # and grid attention over the whole map is plain attention
+        q, k, v = qkv.flatten(2).transpose(1, 2).view(2, 48, 3, 2, 8) \
+            .permute(2, 0, 3, 1, 4)
+        full = F.scaled_dot_product_attention(q, k, v, scale=attn.scale)
+        torch.testing.assert_close(
+            grid_attention(qkv, 2, 8, attn.scale),
+            full.permute(0, 1, 3, 2).reshape(2, 16, 8, 6))
 
 
 def test_paper_mode_steps_and_weights():
@@ -331,3 +341,45 @@ def test_layer_depth():
     assert depth('stages.3.blocks.0.attn.qkv.weight')[0] == 12
     assert depth('norm3.weight')[0] == 13
     assert depth('stages.2.blocks.7.attn.q.weight', 'stage_wise')[0] == 3
+
+
+# ----------------------------------------------------------------- DDP ----
+def _ddp_worker(rank: int, port: str, attn_mode: str) -> None:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=port)
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        model = HATNet(arch=dict(TINY, depths=[2, 1, 1, 1]),
+                       drop_path_rate=0.1, attn_mode=attn_mode,
+                       out_norm_cfg=dict(type='GN', num_groups=1))
+        ddp = DistributedDataParallel(model, find_unused_parameters=False)
+        opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
+        gen = torch.Generator().manual_seed(rank)
+        for _ in range(2):  # an unused parameter fails the 2nd iteration
+            outs = ddp(torch.randn(2, 3, 50, 70, generator=gen))
+            sum(o.mean() for o in outs).backward()
+            opt.step()
+            opt.zero_grad()
+        flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+        both = [torch.zeros_like(flat) for _ in range(2)]
+        dist.all_gather(both, flat)
+        assert torch.equal(both[0], both[1]), 'ranks diverged'
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('attn_mode', ['code', 'paper'])
+def test_ddp_without_find_unused_parameters(attn_mode):
+    """Two gloo processes train HAT-Net with find_unused_parameters=False
+    (the official model needs True because of its unused proj_norm)."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = str(s.getsockname()[1])
+    mp.start_processes(_ddp_worker, args=(port, attn_mode), nprocs=2,
+                       join=True, start_method='fork')

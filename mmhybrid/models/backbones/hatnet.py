@@ -129,8 +129,9 @@ class HMHSA(nn.Module):
     step's map by max + average pooling (kernel = stride = ``G``, ceil mode),
     ``z_i = ds_norm(maxpool(y) + avgpool(y))``, attends inside ``G x G``
     grids of ``z_i`` with the ``q`` / ``kv`` projections (shared by all
-    steps > 0), ``a_i``, and ``y_i = z_i + a_i``; steps stop when the map
-    fits in one grid. Output ``proj(y_0 + sum_i upsample(a_i))``, each
+    steps > 0), ``a_i``, and ``y_i = z_i + a_i``; the last step is the
+    first whose pooled map fits in one grid (so there is always one: a map
+    that already fits pools to a single, global token). Output ``proj(y_0 + sum_i upsample(a_i))``, each
     ``a_i`` copied back onto the pixels of its cell. Interpretation (the
     equations did not survive in our source): the projections of steps > 0
     are shared, ``ds_norm`` normalises every pooled map, and ``y_0``
@@ -200,9 +201,7 @@ class HMHSA(nn.Module):
                                self.scale)
         y = self.grid_norm(x + local)
         if self.attn_mode == 'paper':
-            coarse = self._paper_steps(y)
-            out = y if coarse is None else y + coarse
-            return self.drop(self.proj(out))
+            return self.drop(self.proj(y + self._paper_steps(y)))
         q = self.q(y)
         r = self.ds_ratio
         pooled = F.avg_pool2d(y, r, r, ceil_mode=True) if r > 1 else y
@@ -210,18 +209,20 @@ class HMHSA(nn.Module):
         out = self._global(*self._heads(q), k, v).view(b, c, h, w)
         return self.drop(self.proj(out + y))
 
-    def _paper_steps(self, y: Tensor) -> Optional[Tensor]:
+    def _paper_steps(self, y: Tensor) -> Tensor:
         """Steps > 0 of the paper's H-MHSA: the sum of their attention
-        outputs at the resolution of ``y`` (None if ``y`` fits in a grid)."""
+        outputs, upsampled to the resolution of ``y``."""
         g = self.grid_size
         steps = []
-        while max(y.shape[-2:]) > g:
+        while True:
             z = F.max_pool2d(y, g, g, ceil_mode=True) + \
                 F.avg_pool2d(y, g, g, ceil_mode=True)
             z = self.ds_norm(z)
             qkv = torch.cat([self.q(z), self.kv(z)], 1)
             a = grid_attention(qkv, self.num_heads, g, self.scale)
             steps.append((a, y.shape[-2:]))
+            if max(z.shape[-2:]) <= g:  # this step attended the whole map
+                break
             y = z + a
         acc = None
         for a, size in reversed(steps):  # coarse to fine
