@@ -1,4 +1,4 @@
-# RetinaNet 1x with HAT-Net-S, COCO: PVT's RetinaNet recipe (HAT-Net / TransCNN
+# RetinaNet 1x with HAT-Net-S, COCO: PVT's RetinaNet recipe (the authors
 # "exactly follow the code and the training settings of PVT"; mmdet's
 # retinanet_pvt-*_fpn_1x_coco.py): single-scale 1333x800, 12 epochs, steps
 # [8, 11], AdamW 1e-4, wd 1e-4; FPN on all four outputs, P3-P7 (start_level

@@ -131,8 +131,9 @@ class HMHSA(nn.Module):
     grids of ``z_i`` with the ``q`` / ``kv`` projections (shared by all
     steps > 0), ``a_i``, and ``y_i = z_i + a_i``; the last step is the
     first whose pooled map fits in one grid (so there is always one: a map
-    that already fits pools to a single, global token). Output ``proj(y_0 + sum_i upsample(a_i))``, each
-    ``a_i`` copied back onto the pixels of its cell. Interpretation (the
+    that already fits pools to a single, global token). The output is
+    ``proj(y_0 + sum_i upsample(a_i))``, each ``a_i`` copied back onto the
+    pixels of its cell. Interpretation (the
     equations did not survive in our source): the projections of steps > 0
     are shared, ``ds_norm`` normalises every pooled map, and ``y_0``
     (not ``a_0``) enters the sum, as in the code; ``ds_ratio`` is unused.
