@@ -180,7 +180,7 @@ class HMHSA(nn.Module):
             self.q = nn.Conv2d(dim, dim, 1)
             self.kv = nn.Conv2d(dim, dim * 2, 1)
 
-    def _heads(self, x: Tensor) -> Tensor:
+    def _heads(self, x: Tensor) -> Tuple[Tensor, ...]:
         """(B, n * C, H, W) -> n maps of (B, heads, d, H, W)."""
         b, c, h, w = x.shape
         return x.view(b, -1, self.num_heads, self.head_dim, h, w).unbind(1)
