@@ -188,7 +188,10 @@ class HMHSA(nn.Module):
     def _global(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """(B, heads, d, *) maps -> attention output (B, C, N_q)."""
         b, nh, d = q.shape[:3]
-        q, k, v = (t.flatten(3).transpose(-2, -1) for t in (q, k, v))
+        # the CPU flash kernel (no stored attention weights) needs
+        # contiguous last dims; otherwise SDPA falls back to the math path
+        q, k, v = (t.flatten(3).transpose(-2, -1).contiguous()
+                   for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         return out.transpose(-2, -1).reshape(b, nh * d, -1)
 
