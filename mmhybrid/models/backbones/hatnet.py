@@ -407,7 +407,7 @@ class _HMHSANet(BaseBackbone):
             raise ValueError(f'{type(self).__name__} arch needs one value '
                              f'per stage in every list; got {arch}')
         super().__init__(num_stages, out_indices, frozen_stages, norm_eval,
-                         with_cp, init_cfg, pretrained)
+                         with_cp, init_cfg, pretrained, in_channels)
         self.arch_settings = arch
         self.attn_mode = attn_mode
         self.stem = nn.Sequential(
