@@ -1,26 +1,10 @@
-# Mask R-CNN 3x with TransCNN-L, COCO: mmdet's Swin Mask R-CNN 3x recipe
-# (mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py: DETR-style multi-scale
-# crop, 36 epochs, steps [27, 33], AdamW 1e-4, wd 0.05, no decay on norms),
-# fp32. No official TransCNN counterpart. 8 GPUs x 2 images = 16.
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
-custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# TransCNN-Large, v1.0, ImageNet-1k 256x256; the rest as in _base_.
+_base_ = './mask_rcnn_transcnn_t_3x.py'
 
-# TransCNN-Large, official release (v1.0, ImageNet-1k 256x256)
 checkpoint = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Large.pth'  # noqa
 model = dict(
     backbone=dict(
-        _delete_=True,
-        type='mmhybrid.TransCNN',
         arch='l',
         drop_path_rate=0.2,
-        out_indices=(0, 1, 2, 3),
-        # new output norms (not in the ImageNet weights): the stage
-        # outputs are un-normalised residual streams
-        out_norm_cfg=dict(type='GN', num_groups=1, eps=1e-6),
-        norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=True,  # BN statistics frozen (2 images per GPU)
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+        init_cfg=dict(checkpoint=checkpoint)),
     neck=dict(in_channels=[64, 128, 384, 768]))
-
-train_dataloader = dict(batch_size=2)  # 8 GPUs x 2 images
-auto_scale_lr = dict(enable=False, base_batch_size=16)
