@@ -149,6 +149,9 @@ class HMHSA(nn.Module):
         attn_mode (str): 'code' or 'paper'. Defaults to 'code'.
     """
 
+    #: Queries per batch entry of the global step's fused attention on CPU.
+    QUERY_CHUNK = 1024
+
     def __init__(self,
                  dim: int,
                  head_dim: int,
@@ -188,12 +191,25 @@ class HMHSA(nn.Module):
     def _global(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         """(B, heads, d, *) maps -> attention output (B, C, N_q)."""
         b, nh, d = q.shape[:3]
-        # the CPU flash kernel (no stored attention weights) needs
-        # contiguous last dims; otherwise SDPA falls back to the math path
-        q, k, v = (t.flatten(3).transpose(-2, -1).contiguous()
-                   for t in (q, k, v))
+        q, k, v = (t.flatten(3).transpose(-2, -1) for t in (q, k, v))
+        n, m = q.shape[2], k.shape[2]
+        # SDPA's CPU flash kernel (which stores no attention weights) runs
+        # its backward in parallel over batch x heads only: a detection-size
+        # map with one head would run on one core, 10x slower than the
+        # plain matmuls. Queries are independent, so chunks of them are
+        # folded into the batch, sharing the (small, pooled) keys/values.
+        chunks = -(-n // self.QUERY_CHUNK) if q.device.type == 'cpu' else 1
+        size = -(-n // chunks)
+        if chunks > 1:
+            q = F.pad(q, (0, 0, 0, chunks * size - n)).contiguous().view(
+                b, nh * chunks, size, d)
+            k, v = (t.unsqueeze(2).expand(b, nh, chunks, m, d).reshape(
+                b, nh * chunks, m, d).contiguous() for t in (k, v))
+        else:  # the flash kernel needs contiguous last dims
+            q, k, v = (t.contiguous() for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        return out.transpose(-2, -1).reshape(b, nh * d, -1)
+        out = out.view(b, nh, chunks * size, d)[:, :, :n]
+        return out.transpose(-2, -1).reshape(b, nh * d, n)
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -301,6 +317,9 @@ class HMHSABlock(nn.Module):
         post_norm (bool): TransCNN's IRB. Defaults to False.
         attn_mode (str): 'code' or 'paper'. Defaults to 'code'.
     """
+
+    #: Queries per batch entry of the global step's fused attention on CPU.
+    QUERY_CHUNK = 1024
 
     def __init__(self,
                  dim: int,
