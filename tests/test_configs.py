@@ -1,8 +1,9 @@
 """Tests of the configs under configs/.
 
 - Every config parses, uses no 2.x keys and imports mmhybrid.
-- Every model config (``configs/hornet/``, ``configs/acmix/``) is named by
-  the scheme ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
+- Every model config (``configs/hornet/``, ``configs/acmix/``,
+  ``configs/hatnet/``, ``configs/transcnn/``) is named by the scheme
+  ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
   and its name agrees with its content (framework, backbone type and arch,
   official checkpoint or none, global-filter sizes, recipe, schedule, batch
   size); the per-model expectations are in ``MODEL_SPECS``.
@@ -76,6 +77,15 @@ OFFICIAL_PARAMS = {
     ('hornet', 'upernet'):
     dict(t=52, t_gf=55, s=81, s_gf=85, b=121, b_gf=126, l=232, l_gf=239),
 }
+#: Official ImageNet checkpoints of HAT-Net (v2, README) and TransCNN (v1,
+#: README at ecd76b5); never the other version's file (spec §2.1).
+HMHSA_CHECKPOINTS = {
+    'hatnet': 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+    'HAT-Net_{}.pth',
+    'transcnn': 'https://github.com/yun-liu/TransCNN/releases/download/'
+    'v1.0/TransCNN-{}.pth',
+}
+HMHSA_LONG = dict(t='Tiny', s='Small', m='Medium', l='Large')
 DET_FAMILIES = ('mask_rcnn_{}_1x', 'mask_rcnn_{}_3x',
                 'cascade_mask_rcnn_{}_3x', 'retinanet_{}_1x')
 SEG_FAMILIES = ('upernet_{}_160k', 'semantic_fpn_{}_80k')
@@ -118,6 +128,45 @@ def _check_lsla(parts: Dict[str, str], cfg: Config) -> None:
     keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
     for key in LSLA_NO_DECAY:
         assert keys[key] == dict(decay_mult=0.), key
+
+
+def _hmhsa_files(model: str) -> set:
+    return {f.format(f'{model}_{v}') for v in HMHSA_LONG
+            for f in DET_FAMILIES + SEG_FAMILIES}
+
+
+def _check_hmhsa(parts: Dict[str, str], cfg: Config) -> None:
+    """HAT-Net / TransCNN: the right version's release, new GN output norms,
+    PVT's optimizers for the 1x / Semantic FPN recipes, frozen BN statistics
+    (TransCNN detection) or SyncBN (TransCNN segmentation), and DDP without
+    find_unused_parameters."""
+    model = cfg.model
+    backbone = model.backbone
+    name, variant = parts['model'], parts['variant']
+    seg = model.type == 'EncoderDecoder'
+    assert backbone.type == ('mmhybrid.HATNet' if name == 'hatnet' else
+                             'mmhybrid.TransCNN')
+    assert backbone.arch == variant
+    assert backbone.init_cfg == dict(
+        type='Pretrained',
+        checkpoint=HMHSA_CHECKPOINTS[name].format(HMHSA_LONG[variant]))
+    assert backbone.out_norm_cfg == dict(type='GN', num_groups=1, eps=1e-6)
+    assert backbone.drop_path_rate == (0.1 if variant in 'ts' else 0.2)
+    if name == 'transcnn':
+        assert backbone.norm_cfg.type == ('SyncBN' if seg else 'BN')
+        assert backbone.norm_eval is (not seg)
+    else:
+        assert 'norm_cfg' not in backbone
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    framework, schedule = parts['framework'], parts['schedule']
+    if schedule == '1x' or framework == 'semantic_fpn':  # PVT's recipes
+        assert (optimizer.lr, optimizer.weight_decay) == (1e-4, 1e-4)
+    elif framework == 'upernet':
+        assert (optimizer.lr, optimizer.weight_decay) == (6e-5, 0.01)
+    else:
+        assert (optimizer.lr, optimizer.weight_decay) == (1e-4, 0.05)
+    assert not cfg.get('find_unused_parameters', False)
 
 
 def _check_hornet(parts: Dict[str, str], cfg: Config) -> None:
@@ -212,6 +261,13 @@ MODEL_SPECS = {
 #: mmpretrain classifiers (the paper's own setting), tested on their own.
 CLS_CONFIGS = [p for p in CONFIGS
                if osp.basename(p).startswith('classifier_')]
+for _model in HMHSA_CHECKPOINTS:
+    MODEL_SPECS[_model] = dict(
+        variants=tuple(HMHSA_LONG),
+        extras={},
+        files=lambda _m=_model: _hmhsa_files(_m),
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_hmhsa)
 MODEL_CONFIGS = [
     p for p in CONFIGS
     if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)
@@ -407,6 +463,9 @@ def tiny_arch(backbone) -> Dict[str, Any]:
         return dict(depths=[1, 1, 1, 1], base_channels=8)
     if kind == 'ViTLSLA':  # two blocks in stage 0: a shifted one too
         return dict(embed_dims=8, depths=[2, 1, 1, 1], num_heads=[1, 1, 1, 1])
+    if kind in ('HATNet', 'TransCNN'):  # the variant's grids and ratios
+        return dict(dims=[8, 16, 32, 48], head_dim=8, depths=[1, 1, 1, 1],
+                    expansions=[2, 2, 2, 2])
     raise NotImplementedError(f'no tiny arch for {backbone.type}')
 
 
@@ -532,6 +591,8 @@ FAMILY_CONFIGS = [
     'configs/acmix/semantic_fpn_acmix_swin_t_80k.py',
     'configs/lsla/mask_rcnn_lsla_t_1x.py',
     'configs/lsla/upernet_lsla_t_160k.py',
+    'configs/hatnet/mask_rcnn_hatnet_t_1x.py',
+    'configs/transcnn/semantic_fpn_transcnn_t_80k.py',
 ]
 VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 
