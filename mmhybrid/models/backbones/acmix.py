@@ -96,9 +96,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import (PatchMerging, SwinStage, SwinStagesMixin,
+from ..layers.swin import (PatchMerging, SwinStagesMixin,
                            resize_relative_table)
-from .base_backbone import BaseBackbone
+from .base_backbone import BaseBackbone, Stage
 
 # --------------------------------------------------------------- helpers ----
 
@@ -788,7 +788,7 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
                 for j in range(depth)
             ]
             self.stages.append(
-                SwinStage(PatchMerging(dims[i - 1]) if i else None, blocks))
+                Stage(PatchMerging(dims[i - 1]) if i else None, blocks))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
         self.stage_channels = dims

@@ -58,7 +58,7 @@ from torch import Tensor
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from .base_backbone import ArchType, BaseBackbone
+from .base_backbone import ArchType, BaseBackbone, Stage
 
 #: HAT-Net's norm: GroupNorm with one group (normalises C, H, W jointly).
 GN1 = dict(type='GN', num_groups=1, eps=1e-6)
@@ -378,17 +378,6 @@ class TwoBranchDownsample(nn.Module):
             self.norm1(self.conv(x)) + self.norm2(self.residual(pooled)))
 
 
-class _Stage(nn.Module):
-    """Downsampling (stages after the first) and the blocks of a stage."""
-
-    def __init__(self, downsample: Optional[nn.Module],
-                 blocks: List[nn.Module]) -> None:
-        super().__init__()
-        if downsample is not None:
-            self.downsample = downsample
-        self.blocks = nn.ModuleList(blocks)
-
-
 class _HMHSANet(BaseBackbone):
     """The backbone shared by :class:`HATNet` and :class:`TransCNN`."""
 
@@ -448,8 +437,8 @@ class _HMHSANet(BaseBackbone):
                 for j in range(depth)
             ]
             self.stages.append(
-                _Stage(down(dims[i - 1], dims[i], norm_cfg) if i else None,
-                       blocks))
+                Stage(down(dims[i - 1], dims[i], norm_cfg) if i else None,
+                      blocks))
         if out_norm_cfg is not None:
             for i in self.out_indices:
                 self.add_module(f'norm{i}', _norm(out_norm_cfg, dims[i]))
@@ -478,16 +467,6 @@ class _HMHSANet(BaseBackbone):
             x = self.run_block(block, x)
         norm = getattr(self, f'norm{i}', None)
         return x, (norm(x) if norm is not None else x)
-
-    def param_position(self, name: str) -> Tuple[Optional[int], int]:
-        parts = name.split('.')
-        if parts[0] == 'stem':
-            return 0, -1
-        if parts[0] == 'stages':
-            if parts[2] == 'downsample':
-                return int(parts[1]), -1
-            return int(parts[1]), int(parts[3])
-        return None, 0
 
     # ---------------------------------------------------- checkpoints ----
     @classmethod

@@ -94,9 +94,9 @@ from torch import Tensor
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from ..layers.swin import (PatchMerging, SwinStage, SwinStagesMixin,
+from ..layers.swin import (PatchMerging, SwinStagesMixin,
                            resize_relative_table)
-from .base_backbone import BaseBackbone
+from .base_backbone import BaseBackbone, Stage
 
 #: Names of the three relative tables (no weight decay in the configs).
 TABLES = ('relative_position_bias_table', 'dynamic_scale_table',
@@ -501,7 +501,7 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
                 for j in range(depth)
             ]
             self.stages.append(
-                SwinStage(PatchMerging(dims[i - 1]) if i else None, blocks))
+                Stage(PatchMerging(dims[i - 1]) if i else None, blocks))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
         self.stage_channels = dims

@@ -1,14 +1,14 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
 """Swin-style stage machinery shared by Swin-ACmix and ViT-LSLA.
 
-Stages hold an optional :class:`PatchMerging` (``stages.i.downsample``) and
-blocks called as ``block(x, shift, mask)`` on NHWC maps; masks come from
+Stages (``Stage``: an optional :class:`PatchMerging` as ``downsample``, then
+blocks called as ``block(x, shift, mask)`` on NHWC maps); masks come from
 :func:`window_attention_mask`, which pads maps to window multiples and keeps
 padding out of every window. :class:`SwinStagesMixin` gives a backbone the
-matching ``forward_stage``, ``param_position`` and relative-table resizing.
+matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
 """
 import math
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -73,17 +73,6 @@ class PatchMerging(nn.Module):
         return self.reduction(self.norm(x))
 
 
-class SwinStage(nn.Module):
-    """Patch merging (stages after the first) and the blocks of a stage."""
-
-    def __init__(self, downsample: Optional[nn.Module],
-                 blocks: List[nn.Module]) -> None:
-        super().__init__()
-        if downsample is not None:
-            self.downsample = downsample
-        self.blocks = nn.ModuleList(blocks)
-
-
 def resize_relative_table(value: Tensor, target: Tensor) -> Optional[Tensor]:
     """Resize a ``((2M-1)^2, heads)`` relative table to ``target``'s window
     (bicubic, as mmpretrain); None if either is not such a table."""
@@ -99,8 +88,9 @@ def resize_relative_table(value: Tensor, target: Tensor) -> Optional[Tensor]:
 
 
 class SwinStagesMixin:
-    """``forward_stage`` and ``param_position`` of a backbone whose stages
-    are :class:`SwinStage` (``self.stages``, ``self.window_size``, optional
+    """``forward_stage`` of a backbone whose stages are
+    :class:`~mmhybrid.models.backbones.base_backbone.Stage` s of Swin blocks
+    (``self.stages``, ``self.window_size``, optional
     ``self.norm{i}``, a ``stem`` returning NHWC); mixed in before
     :class:`~mmhybrid.models.backbones.BaseBackbone`."""
 
@@ -121,13 +111,3 @@ class SwinStagesMixin:
         norm = getattr(self, f'norm{i}', None)
         out = norm(x) if norm is not None else x
         return x, out.permute(0, 3, 1, 2)
-
-    def param_position(self, name: str) -> Tuple[Optional[int], int]:
-        parts = name.split('.')
-        if parts[0] == 'stem':
-            return 0, -1
-        if parts[0] == 'stages':
-            if parts[2] == 'downsample':
-                return int(parts[1]), -1
-            return int(parts[1]), int(parts[3])
-        return None, 0
