@@ -249,13 +249,17 @@ class DWConvFFN(nn.Module):
         return self.fc2(self.act(x + self.dwconv(x, hw)))
 
 
+def _window_grid(hw: Tuple[int, int], window: int) -> Tuple[int, int]:
+    """The smallest grid of window multiples holding ``hw``."""
+    return -(-hw[0] // window) * window, -(-hw[1] // window) * window
+
+
 def window_partition(x: Tensor, hw: Tuple[int, int],
-                     window: int) -> Tensor:
+                     padded_hw: Tuple[int, int], window: int) -> Tensor:
     """(B, H*W, heads, d) -> (B*heads*nW, window**2, d), zero-padding the
-    map bottom/right to window multiples (official window order)."""
+    map bottom/right to ``padded_hw`` (official window order)."""
     b, _, heads, d = x.shape
-    h, w = hw
-    hp, wp = -(-h // window) * window, -(-w // window) * window
+    (h, w), (hp, wp) = hw, padded_hw
     x = x.view(b, h, w, heads, d)
     if (hp, wp) != (h, w):
         x = F.pad(x, (0, 0, 0, 0, 0, wp - w, 0, hp - h))
@@ -264,21 +268,18 @@ def window_partition(x: Tensor, hw: Tuple[int, int],
 
 
 def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
-                   window: int) -> Tensor:
+                   padded_hw: Tuple[int, int], window: int) -> Tensor:
     """(B*heads*nW, window**2, d) -> (B, H*W, heads*d), cropping padding."""
-    h, w = hw
-    nh, nw = -(-h // window), -(-w // window)
-    x = x.view(b, -1, nh, nw, window, window, x.shape[-1])
-    x = x.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, nh * window, nw * window,
-                                               -1)
+    (h, w), (hp, wp) = hw, padded_hw
+    x = x.view(b, -1, hp // window, wp // window, window, window, x.shape[-1])
+    x = x.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, -1)
     return x[:, :h, :w].reshape(b, h * w, -1)
 
 
-def window_valid_mask(hw: Tuple[int, int], window: int,
-                      device: torch.device) -> Optional[Tensor]:
+def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
+                      window: int, device: torch.device) -> Optional[Tensor]:
     """(nW, window**2) bool, True on real tokens; None without padding."""
-    h, w = hw
-    hp, wp = -(-h // window) * window, -(-w // window) * window
+    (h, w), (hp, wp) = hw, padded_hw
     if (hp, wp) == (h, w):
         return None
     valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
@@ -289,7 +290,8 @@ def window_valid_mask(hw: Tuple[int, int], window: int,
 
 def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
                            hw: Tuple[int, int], scale: float,
-                           window: int = WINDOW_SIZE
+                           window: int = WINDOW_SIZE,
+                           padded_hw: Optional[Tuple[int, int]] = None
                            ) -> Tuple[Tensor, Tensor]:
     """Non-overlapping window attention with padding masked out.
 
@@ -298,24 +300,26 @@ def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
         hw (tuple[int, int]): The real grid ``(H, W)``.
         scale (float): Logit scale.
         window (int): Window side. Defaults to 7.
+        padded_hw (tuple[int, int], optional): Window multiples to pad to.
+            Defaults to the smallest (any larger one gives the same result).
 
     Returns:
         tuple[Tensor, Tensor]: The output (B, H*W, heads*d) and the local
         significance (B, H, W): the attention every token receives, averaged
         over heads and over the real queries of its window (detached).
     """
-    b = q.shape[0]
+    b, heads = q.shape[0], q.shape[2]
     h, w = hw
-    heads = q.shape[2]
-    q, k, v = (window_partition(t, hw, window) for t in (q, k, v))
+    hp, wp = padded_hw or _window_grid(hw, window)
+    q, k, v = (window_partition(t, hw, (hp, wp), window) for t in (q, k, v))
     attn = (q @ k.transpose(-2, -1)) * scale
-    valid = window_valid_mask(hw, window, q.device)
+    valid = window_valid_mask(hw, (hp, wp), window, q.device)
     if valid is not None:
         n_win = valid.shape[0]
         attn = attn.view(-1, n_win, window**2, window**2).masked_fill(
             ~valid[:, None, :], float('-inf')).view_as(attn)
     attn = attn.softmax(dim=-1)
-    out = window_reverse(attn @ v, b, hw, window)
+    out = window_reverse(attn @ v, b, hw, (hp, wp), window)
 
     with torch.no_grad():
         a = attn.detach().view(b, heads, -1, window**2, window**2).mean(1)
@@ -324,9 +328,8 @@ def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
         else:
             vq = valid.to(a.dtype)
             sig = (a * vq[..., None]).sum(2) / vq.sum(1, keepdim=True)
-        nh, nw = -(-h // window), -(-w // window)
-        sig = sig.view(b, nh, nw, window, window).permute(0, 1, 3, 2, 4)
-        sig = sig.reshape(b, nh * window, nw * window)[:, :h, :w]
+        sig = sig.view(b, hp // window, wp // window, window, window)
+        sig = sig.permute(0, 1, 3, 2, 4).reshape(b, hp, wp)[:, :h, :w]
     return out, sig
 
 
