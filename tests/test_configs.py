@@ -160,6 +160,50 @@ def _check_acmix(parts: Dict[str, str], cfg: Config) -> None:
             assert no_decay[key] == dict(decay_mult=0.), key
 
 
+def _sgformer_files() -> set:
+    return {f.format(f'sgformer_{v}') for v in ('s', 'm', 'b')
+            for f in DET_FAMILIES + SEG_FAMILIES}
+
+
+def _check_sgformer(parts: Dict[str, str], cfg: Config) -> None:
+    """SG-Former: the paper's recipes (Mask R-CNN, UperNet, Semantic FPN),
+    Swin's for Cascade and RetinaNet; the official checkpoint (a local file:
+    the release is a Google Drive folder); AdamW without weight decay on
+    norms and pos_embed."""
+    model = cfg.model
+    backbone = model.backbone
+    variant, framework = parts['variant'], parts['framework']
+    assert backbone.type == 'mmhybrid.SGFormer'
+    assert backbone.arch == variant
+    assert backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=f'checkpoints/sgformer_{variant}.pth')
+    assert backbone.drop_path_rate == dict(s=0.1, m=0.2, b=0.4)[variant]
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    lr, wd = dict(upernet=(6e-5, 0.01), semantic_fpn=(1e-4, 1e-4)).get(
+        framework, (1e-4, 0.05))
+    assert (optimizer.lr, optimizer.weight_decay) == (lr, wd)
+    no_decay = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert set(no_decay) == {'pos_embed', 'norm', '.bn.'}
+    assert all(v == dict(decay_mult=0.) for v in no_decay.values())
+    if framework == 'upernet':  # 1500-iter warm-up, then linear decay
+        warmup, decay = cfg.param_scheduler
+        assert warmup.type == 'LinearLR' and warmup.end == 1500
+        assert decay.type == 'PolyLR' and decay.power == 1.0
+        assert cfg.train_dataloader.dataset.pipeline[2].type == \
+            'RandomResize'
+    if framework == 'mask_rcnn':  # 1x single-scale, 3x 480-800 multi-scale
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        resize = [t for t in pipeline if t.type == 'Resize']
+        if parts['schedule'] == '1x':
+            assert resize[0].scale == (1333, 800)
+        else:
+            choice = [t for t in pipeline if t.type == 'RandomChoice']
+            scales = choice[0].transforms[0][0].scales
+            assert min(s[1] for s in scales) == 480
+            assert max(s[1] for s in scales) == 800
+
+
 #: Per model (the ``<model>`` of the file names): its file-name variants,
 #: the neck/head extras each framework may carry, the config files that must
 #: exist, the per-GPU batch size of a variant (and whether it is a segmentor)
@@ -179,6 +223,12 @@ MODEL_SPECS = {
         # mmseg's ResNet recipes: 4 GPUs x 4; the others 8 GPUs x 2
         batch_size=lambda variant, seg: 4 if seg and variant[0] == 'r' else 2,
         check=_check_acmix),
+    'sgformer': dict(
+        variants=('s', 'm', 'b'),
+        extras={},
+        files=_sgformer_files,
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_sgformer),
 }
 MODEL_CONFIGS = [
     p for p in CONFIGS
@@ -370,6 +420,9 @@ def tiny_arch(backbone) -> Dict[str, Any]:
         return dict(embed_dims=8, depths=[2, 1, 1, 1], num_heads=[1, 1, 1, 1])
     if kind == 'ResNetACmix':
         return dict(depths=[1, 1, 1, 1], base_channels=8)
+    if kind == 'SGFormer':  # one HS + SG pair per stage
+        return dict(embed_dims=[8, 16, 16, 16], num_heads=[2, 2, 2, 2],
+                    depths=[2, 2, 2, 1])
     raise NotImplementedError(f'no tiny arch for {backbone.type}')
 
 
@@ -493,6 +546,8 @@ FAMILY_CONFIGS = [
     'configs/acmix/retinanet_acmix_r50_1x.py',
     'configs/acmix/upernet_acmix_r50_160k.py',
     'configs/acmix/semantic_fpn_acmix_swin_t_80k.py',
+    'configs/sgformer/mask_rcnn_sgformer_s_1x.py',
+    'configs/sgformer/upernet_sgformer_s_160k.py',
 ]
 VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 

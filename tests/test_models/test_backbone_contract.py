@@ -27,6 +27,9 @@ TINY = {
     'mmhybrid.HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
                                       orders=[2, 3, 4, 5],
                                       gf_sizes=[None, None, (14, 8), (7, 4)])),
+    'SGFormer': dict(arch=dict(embed_dims=[8, 16, 32, 32],
+                               num_heads=[2, 2, 2, 2], depths=[2, 2, 2, 1]),
+                     drop_path_rate=0.),
 }
 #: input sizes: square, non-square, odd, detection-like (scaled down).
 SIZES = [(64, 64), (64, 96), (97, 131), (100, 167)]

@@ -229,20 +229,37 @@ def test_sg_partial_runs():
     torch.testing.assert_close(seq[0, 3], last)
 
 
-def test_significance_chunks_match():
+@pytest.mark.parametrize('chunk', [1 << 30, 2 * 2 * 40 * 7])
+@pytest.mark.parametrize('with_received', [False, True])
+def test_chunked_attention(chunk, with_received, monkeypatch):
+    """Output, gradients and received attention equal explicit attention,
+    in one piece and in query chunks."""
+    monkeypatch.setattr(sg, 'ATTENTION_CHUNK', chunk)
+    monkeypatch.setattr(sg, 'SIGNIFICANCE_CHUNK', chunk)
     torch.manual_seed(0)
-    q, k = torch.randn(2, 2, 300, 8), torch.randn(2, 2, 40, 8)
-    full = sg.received_attention(q, k, 0.3)
-    chunked = sg.received_attention(q, k, 0.3, chunk=2 * 2 * 40 * 7)
-    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-8)
-    torch.testing.assert_close(full.sum(-1), torch.ones(2))
+    q, k, v = (torch.randn(2, 2, n, 8, dtype=torch.float64,
+                           requires_grad=True) for n in (300, 40, 40))
+    out, received = sg.attention(q, k, v, 0.3, with_received)
+    p = ((q @ k.transpose(-2, -1)) * 0.3).softmax(-1)
+    ref = p @ v
+    torch.testing.assert_close(out, ref)
+    if with_received:
+        assert not received.requires_grad
+        torch.testing.assert_close(received, p.mean((1, 2)))
+        torch.testing.assert_close(received.sum(-1), torch.ones(
+            2, dtype=torch.float64))
+    else:
+        assert received is None
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, (q, k, v), g)
+    refs = torch.autograd.grad(ref, (q, k, v), g)
+    for a, b in zip(grads, refs):
+        torch.testing.assert_close(a, b)
 
 
-def test_no_attention_matrix_saved_for_backward(monkeypatch):
-    """With fused attention (as at detection sizes), no tensor with one
-    entry per (query, key) pair of a global attention is kept for
-    backward; the significance map needs none either."""
-    monkeypatch.setattr(sg, 'EXPLICIT_ATTENTION_MAX', 0)
+def test_no_attention_matrix_saved_for_backward():
+    """No tensor with one entry per (query, key) pair of a global attention
+    is kept for backward, and none for the significance map."""
     model = SGFormer(arch=TINY, out_indices=(0, )).train()
     saved = []
 
@@ -257,6 +274,7 @@ def test_no_attention_matrix_saved_for_backward(monkeypatch):
     n = 28 * 28
     sg_keys = -(-(n // 4) // 196) + -(-(n // 2) // 56) + -(-(n // 4) // 28)
     assert sg_keys == 1 + 7 + 7
+    assert saved
     for shape in saved:
         numel = torch.Size(shape).numel()
         assert numel not in (n * 9, n * sg_keys), shape

@@ -50,16 +50,19 @@ for its ``pos_embed``):
 - Everything else (stem, patch merging, LePE, the FFN's depthwise conv) is
   a zero-padded convolution, as official, and gives ``ceil(H / stride)``.
 
-Memory: the significance map is detached in the paper, so it is never part
-of the autograd graph. The SG and stage-4 attentions, whose weights are not
-needed, use ``F.scaled_dot_product_attention`` (no stored attention matrix).
-The HS global half needs the weights for the map: on small maps it computes
-them once, as official; above :data:`EXPLICIT_ATTENTION_MAX` elements it
-uses fused attention for the output and a separate no-grad pass for the map
-(chunked over queries above :data:`SIGNIFICANCE_CHUNK` elements).
-The 7x7 local half is small (49 keys per query) and stays explicit.
+Memory: no global attention matrix is kept for backward. On CPU the global
+attentions (HS global half, SG, stage 4) run in :class:`ChunkedAttention`:
+query chunks, only q, k, v and the output saved, weights recomputed chunk by
+chunk in backward with plain GEMMs (PyTorch's fused CPU attention has a very
+slow backward); the HS global half also returns the attention every key
+receives from the same weights, detached, for the significance map, in the
+official reduction order up to :data:`SIGNIFICANCE_CHUNK` weights. On GPU
+they use ``F.scaled_dot_product_attention`` and a no-grad pass for the map.
+The 7x7 local half is small (49 keys per query) and stays explicit (its
+weights give the local map).
 """
 import math
+import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -73,20 +76,22 @@ from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict, read_checkpoint
 from .base_backbone import ArchType, BaseBackbone
 
+#: Where the official ImageNet checkpoints are released (a Google Drive
+#: folder linked from the README; no per-file URLs).
+OFFICIAL_WEIGHTS = 'https://github.com/OliverRensu/SG-Former#readme'
 #: Side of the HS local windows (hard-coded in the official code).
 WINDOW_SIZE = 7
 #: Run lengths aggregated into one key/value token by the SG ``f1/f2/f3``
 #: layers, per spatial-reduction ratio (official ``Attention.__init__``).
 SG_RUNS = {8: (196, 56, 28), 4: (49, 14, 7), 2: (2, 1)}
-#: Up to this many attention-map elements (batch x heads x queries x keys)
-#: the HS global half keeps its attention weights for backward, as official
-#: (cheap there); above, it uses fused attention plus a no-grad map.
-EXPLICIT_ATTENTION_MAX = 1 << 22
-#: The no-grad map of the HS global half is computed in one piece (the
-#: official reduction, bit-exact) up to this many elements (512 MiB fp32),
-#: in query chunks above. Chunks sum in another order, and the significance
-#: ranking is sensitive to the last bit: on near-ties an SG block may then
-#: order two tokens differently from the official code.
+#: Global attention runs in query chunks of at most this many weights
+#: (batch x heads x queries x keys; 128 MiB in fp32), never stored.
+ATTENTION_CHUNK = 1 << 25
+#: The HS global half, whose weights also give the significance map, runs in
+#: one piece (the official reduction, bit-exact) up to this many weights
+#: (512 MiB fp32), in chunks above. Chunks sum in another order, and the
+#: significance ranking is sensitive to the last bit: on near-ties an SG
+#: block may then order two tokens differently from the official code.
 SIGNIFICANCE_CHUNK = 1 << 27
 
 
@@ -333,26 +338,110 @@ def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
     return out, sig
 
 
-def received_attention(q: Tensor, k: Tensor, scale: float,
-                       chunk: Optional[int] = None) -> Tensor:
-    """Mean over heads and queries of ``softmax(q k^T * scale)``, (B, Nk).
+def _received(p: Tensor) -> Tensor:
+    """Mean over heads and queries of attention weights (B, h, N, Nk), in
+    the official order (bit-exact when ``p`` holds all queries)."""
+    return torch.mean(p.mean(1), dim=1)
 
-    Computed without grad, in query chunks of at most ``chunk`` elements
-    (one chunk reproduces the official reduction exactly).
+
+class ChunkedAttention(torch.autograd.Function):
+    """``softmax(q k^T * scale) v`` in query chunks, keeping only q, k, v and
+    the output for backward, which recomputes the weights chunk by chunk
+    (plain batched GEMMs; PyTorch's fused CPU attention has a slow
+    backward). Optionally also returns the attention every key receives
+    (mean over heads and queries, detached), for the significance map.
     """
-    with torch.no_grad():
-        chunk = SIGNIFICANCE_CHUNK if chunk is None else chunk
-        b, heads, n, nk = *q.shape[:3], k.shape[2]
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, scale: float,
+                chunk: int, with_received: bool):
+        b, heads, n, _ = q.shape
+        m = k.shape[2]
+        step = max(chunk // max(b * heads * m, 1), 1)
         kt = k.transpose(-2, -1)
-        step = max(chunk // max(b * heads * nk, 1), 1)
-        if step >= n:
-            attn = ((q @ kt) * scale).softmax(dim=-1)
-            return torch.mean(attn.mean(1), dim=1)
-        total = q.new_zeros(b, nk, dtype=torch.float32)
-        for s in range(0, n, step):
-            attn = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
-            total += attn.mean(1).sum(1, dtype=torch.float32)
-        return (total / n).to(q.dtype)
+        if step >= n:  # one piece: the official ops
+            p = ((q @ kt) * scale).softmax(dim=-1)
+            out = p @ v
+            received = _received(p) if with_received else None
+        else:
+            out = q.new_empty(*q.shape[:3], v.shape[-1])
+            received = q.new_zeros(b, m, dtype=torch.float32)
+            for s in range(0, n, step):
+                p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
+                out[:, :, s:s + step] = p @ v
+                if with_received:
+                    received += p.mean(1).sum(1, dtype=torch.float32)
+            received = (received / n).to(q.dtype) if with_received else None
+        ctx.save_for_backward(q, k, v, out)
+        ctx.scale, ctx.step = scale, step
+        if received is not None:
+            ctx.mark_non_differentiable(received)
+        return out, received
+
+    @staticmethod
+    def backward(ctx, dout: Tensor, _):
+        q, k, v, out = ctx.saved_tensors
+        scale, step = ctx.scale, ctx.step
+        dout = dout.to(out.dtype)
+        dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), \
+            torch.zeros_like(v)
+        kt = k.transpose(-2, -1)
+        for s in range(0, q.shape[2], step):
+            qc, doc = q[:, :, s:s + step], dout[:, :, s:s + step]
+            p = ((qc @ kt) * scale).softmax(dim=-1)
+            dv += p.transpose(-2, -1) @ doc
+            dp = doc @ v.transpose(-2, -1)
+            delta = (doc * out[:, :, s:s + step]).sum(-1, keepdim=True)
+            ds = p.mul_(dp.sub_(delta)).mul_(scale)
+            dq[:, :, s:s + step] = ds @ k
+            dk += ds.transpose(-2, -1) @ qc
+        return dq, dk, dv, None, None, None
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, scale: float,
+              with_received: bool = False
+              ) -> Tuple[Tensor, Optional[Tensor]]:
+    """Global attention that stores no (query, key) matrix for backward.
+
+    Args:
+        q (Tensor): (B, heads, N, d).
+        k, v (Tensor): (B, heads, M, d).
+        scale (float): Logit scale.
+        with_received (bool): Also return the attention every key receives,
+            averaged over heads and queries (B, M), detached. On every size
+            whose weights fit :data:`SIGNIFICANCE_CHUNK` this is the official
+            reduction, bit-exact. Defaults to False.
+
+    Returns:
+        tuple[Tensor, Tensor | None]: The output (B, heads, N, d) and the
+        received attention.
+    """
+    if q.device.type != 'cpu':  # fused kernels; the map in a no-grad pass
+        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
+        if not with_received:
+            return out, None
+        with torch.no_grad():
+            return out, _received_only(q, k, scale)
+    dtype = torch.get_autocast_dtype('cpu') if \
+        torch.is_autocast_enabled('cpu') else q.dtype
+    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+    chunk = SIGNIFICANCE_CHUNK if with_received else ATTENTION_CHUNK
+    return ChunkedAttention.apply(q, k, v, scale, chunk, with_received)
+
+
+def _received_only(q: Tensor, k: Tensor, scale: float) -> Tensor:
+    """The received attention of :func:`attention`, without the output."""
+    b, heads, n = q.shape[:3]
+    m = k.shape[2]
+    step = max(SIGNIFICANCE_CHUNK // max(b * heads * m, 1), 1)
+    kt = k.transpose(-2, -1)
+    if step >= n:
+        return _received(((q @ kt) * scale).softmax(dim=-1))
+    total = q.new_zeros(b, m, dtype=torch.float32)
+    for s in range(0, n, step):
+        p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
+        total += p.mean(1).sum(1, dtype=torch.float32)
+    return (total / n).to(q.dtype)
 
 
 class SGAttention(nn.Module):
@@ -436,14 +525,7 @@ class SGAttention(nn.Module):
         hc, wc = pooled.shape[2:]
         pooled = self.act(self.norm(pooled.reshape(b, c, -1).permute(0, 2, 1)))
         k1, v1 = self._kv(self.kv1, pooled, half)
-        if b * half * n * hc * wc <= EXPLICIT_ATTENTION_MAX:
-            # small: the weights once, as official (and exactly its map)
-            attn = ((q1 @ k1.transpose(-2, -1)) * self.scale).softmax(dim=-1)
-            x1 = attn @ v1
-            sig_g = torch.mean(attn.detach().mean(1), dim=1)
-        else:
-            x1 = F.scaled_dot_product_attention(q1, k1, v1, scale=self.scale)
-            sig_g = received_attention(q1.detach(), k1.detach(), self.scale)
+        x1, sig_g = attention(q1, k1, v1, self.scale, with_received=True)
         x1 = x1.transpose(1, 2).reshape(b, n, c // 2)
         sig_g = F.interpolate(sig_g.view(b, 1, hc, wc), hw,
                               mode='nearest')[:, 0]
@@ -489,16 +571,15 @@ class SGAttention(nn.Module):
         x_t = x.view(b, h, w, c).permute(0, 2, 1, 3).reshape(b, n, c)
         k1, v1 = self._kv(self.kv1, self._aggregate(x, order1), half)
         k2, v2 = self._kv(self.kv2, self._aggregate(x_t, order2), half)
-        out = F.scaled_dot_product_attention(
-            q, torch.cat([k1, k2], 1), torch.cat([v1, v2], 1),
-            scale=self.scale)
+        out = attention(q, torch.cat([k1, k2], 1), torch.cat([v1, v2], 1),
+                        self.scale)[0]
         return out.transpose(1, 2).reshape(b, n, c)
 
     def forward_full(self, x: Tensor) -> Tensor:
         b, n, c = x.shape
         q = self._heads(self.q(x), self.num_heads)
         k, v = self._kv(self.kv, x, self.num_heads)
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        out = attention(q, k, v, self.scale)[0]
         return out.transpose(1, 2).reshape(b, n, c)
 
     def forward(self, x: Tensor, hw: Tuple[int, int],
@@ -755,6 +836,13 @@ class SGFormer(BaseBackbone):
         super().init_weights()
 
     def _pick_state_dict_key(self, checkpoint: str) -> Optional[str]:
+        if '://' not in checkpoint and not osp.isfile(checkpoint):
+            raise FileNotFoundError(
+                f'SGFormer checkpoint {checkpoint!r} does not exist. The '
+                f'official ImageNet weights are in the Google Drive folder '
+                f'linked from {OFFICIAL_WEIGHTS}; save the file for your arch '
+                'at that path (it loads as released), or train from scratch '
+                'with --cfg-options model.backbone.init_cfg=None')
         ckpt = read_checkpoint(checkpoint)
         return next((k for k in self.state_dict_keys
                      if isinstance(ckpt.get(k), dict)), None)
