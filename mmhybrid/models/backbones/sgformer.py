@@ -50,16 +50,14 @@ for its ``pos_embed``):
 - Everything else (stem, patch merging, LePE, the FFN's depthwise conv) is
   a zero-padded convolution, as official, and gives ``ceil(H / stride)``.
 
-Memory: no global attention matrix is kept for backward. On CPU the global
-attentions (HS global half, SG, stage 4) run in :class:`ChunkedAttention`:
-query chunks, only q, k, v and the output saved, weights recomputed chunk by
-chunk in backward with plain GEMMs (PyTorch's fused CPU attention has a very
-slow backward); the HS global half also returns the attention every key
-receives from the same weights, detached, for the significance map, in the
-official reduction order up to :data:`SIGNIFICANCE_CHUNK` weights. On GPU
-they use ``F.scaled_dot_product_attention`` and a no-grad pass for the map.
-The 7x7 local half is small (49 keys per query) and stays explicit (its
-weights give the local map).
+Memory and speed: no global attention matrix is kept for backward. The
+global attentions (HS global half, SG, stage 4) use
+``F.scaled_dot_product_attention`` (fused; on CPU and GPU it stores only
+q, k, v, the output and a log-sum-exp, and is 2-4x faster than the explicit
+softmax on CPU). The significance map, detached in the paper, comes from a
+separate no-grad pass over the HS global weights (:func:`received_attention`),
+whose transient memory is freed at once. The 7x7 local half is small (49
+keys per query) and stays explicit: its weights give the local map.
 """
 import math
 import os.path as osp
@@ -84,14 +82,12 @@ WINDOW_SIZE = 7
 #: Run lengths aggregated into one key/value token by the SG ``f1/f2/f3``
 #: layers, per spatial-reduction ratio (official ``Attention.__init__``).
 SG_RUNS = {8: (196, 56, 28), 4: (49, 14, 7), 2: (2, 1)}
-#: Global attention runs in query chunks of at most this many weights
-#: (batch x heads x queries x keys; 128 MiB in fp32), never stored.
-ATTENTION_CHUNK = 1 << 25
-#: The HS global half, whose weights also give the significance map, runs in
-#: one piece (the official reduction, bit-exact) up to this many weights
-#: (512 MiB fp32), in chunks above. Chunks sum in another order, and the
-#: significance ranking is sensitive to the last bit: on near-ties an SG
-#: block may then order two tokens differently from the official code.
+#: The significance map of the HS global half is computed (without grad) in
+#: one piece, the official ops and reduction order, bit-exact, up to this
+#: many attention weights (batch x heads x queries x keys; 512 MiB fp32,
+#: freed at once), in query chunks above. Chunks sum in another order, and
+#: the significance ranking is sensitive to the last bit: on near-ties an
+#: SG block may then order two tokens differently from the official code.
 SIGNIFICANCE_CHUNK = 1 << 27
 
 
@@ -338,110 +334,28 @@ def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
     return out, sig
 
 
-def _received(p: Tensor) -> Tensor:
-    """Mean over heads and queries of attention weights (B, h, N, Nk), in
-    the official order (bit-exact when ``p`` holds all queries)."""
-    return torch.mean(p.mean(1), dim=1)
+def received_attention(q: Tensor, k: Tensor, scale: float,
+                       chunk: Optional[int] = None) -> Tensor:
+    """Mean over heads and queries of ``softmax(q k^T * scale)``, (B, Nk):
+    the attention every key receives, without grad.
 
-
-class ChunkedAttention(torch.autograd.Function):
-    """``softmax(q k^T * scale) v`` in query chunks, keeping only q, k, v and
-    the output for backward, which recomputes the weights chunk by chunk
-    (plain batched GEMMs; PyTorch's fused CPU attention has a slow
-    backward). Optionally also returns the attention every key receives
-    (mean over heads and queries, detached), for the significance map.
+    Up to ``chunk`` weights (default :data:`SIGNIFICANCE_CHUNK`) in one piece,
+    with the official ops and reduction order (bit-exact); in query chunks
+    above.
     """
-
-    @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, scale: float,
-                chunk: int, with_received: bool):
-        b, heads, n, _ = q.shape
+    chunk = SIGNIFICANCE_CHUNK if chunk is None else chunk
+    with torch.no_grad():
+        b, heads, n = q.shape[:3]
         m = k.shape[2]
+        kt = k.transpose(-2, -1)
         step = max(chunk // max(b * heads * m, 1), 1)
-        kt = k.transpose(-2, -1)
-        if step >= n:  # one piece: the official ops
-            p = ((q @ kt) * scale).softmax(dim=-1)
-            out = p @ v
-            received = _received(p) if with_received else None
-        else:
-            out = q.new_empty(*q.shape[:3], v.shape[-1])
-            received = q.new_zeros(b, m, dtype=torch.float32)
-            for s in range(0, n, step):
-                p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
-                out[:, :, s:s + step] = p @ v
-                if with_received:
-                    received += p.mean(1).sum(1, dtype=torch.float32)
-            received = (received / n).to(q.dtype) if with_received else None
-        ctx.save_for_backward(q, k, v, out)
-        ctx.scale, ctx.step = scale, step
-        if received is not None:
-            ctx.mark_non_differentiable(received)
-        return out, received
-
-    @staticmethod
-    def backward(ctx, dout: Tensor, _):
-        q, k, v, out = ctx.saved_tensors
-        scale, step = ctx.scale, ctx.step
-        dout = dout.to(out.dtype)
-        dq, dk, dv = torch.empty_like(q), torch.zeros_like(k), \
-            torch.zeros_like(v)
-        kt = k.transpose(-2, -1)
-        for s in range(0, q.shape[2], step):
-            qc, doc = q[:, :, s:s + step], dout[:, :, s:s + step]
-            p = ((qc @ kt) * scale).softmax(dim=-1)
-            dv += p.transpose(-2, -1) @ doc
-            dp = doc @ v.transpose(-2, -1)
-            delta = (doc * out[:, :, s:s + step]).sum(-1, keepdim=True)
-            ds = p.mul_(dp.sub_(delta)).mul_(scale)
-            dq[:, :, s:s + step] = ds @ k
-            dk += ds.transpose(-2, -1) @ qc
-        return dq, dk, dv, None, None, None
-
-
-def attention(q: Tensor, k: Tensor, v: Tensor, scale: float,
-              with_received: bool = False
-              ) -> Tuple[Tensor, Optional[Tensor]]:
-    """Global attention that stores no (query, key) matrix for backward.
-
-    Args:
-        q (Tensor): (B, heads, N, d).
-        k, v (Tensor): (B, heads, M, d).
-        scale (float): Logit scale.
-        with_received (bool): Also return the attention every key receives,
-            averaged over heads and queries (B, M), detached. On every size
-            whose weights fit :data:`SIGNIFICANCE_CHUNK` this is the official
-            reduction, bit-exact. Defaults to False.
-
-    Returns:
-        tuple[Tensor, Tensor | None]: The output (B, heads, N, d) and the
-        received attention.
-    """
-    if q.device.type != 'cpu':  # fused kernels; the map in a no-grad pass
-        out = F.scaled_dot_product_attention(q, k, v, scale=scale)
-        if not with_received:
-            return out, None
-        with torch.no_grad():
-            return out, _received_only(q, k, scale)
-    dtype = torch.get_autocast_dtype('cpu') if \
-        torch.is_autocast_enabled('cpu') else q.dtype
-    q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
-    chunk = SIGNIFICANCE_CHUNK if with_received else ATTENTION_CHUNK
-    return ChunkedAttention.apply(q, k, v, scale, chunk, with_received)
-
-
-def _received_only(q: Tensor, k: Tensor, scale: float) -> Tensor:
-    """The received attention of :func:`attention`, without the output."""
-    b, heads, n = q.shape[:3]
-    m = k.shape[2]
-    step = max(SIGNIFICANCE_CHUNK // max(b * heads * m, 1), 1)
-    kt = k.transpose(-2, -1)
-    if step >= n:
-        return _received(((q @ kt) * scale).softmax(dim=-1))
-    total = q.new_zeros(b, m, dtype=torch.float32)
-    for s in range(0, n, step):
-        p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
-        total += p.mean(1).sum(1, dtype=torch.float32)
-    return (total / n).to(q.dtype)
+        if step >= n:
+            return torch.mean(((q @ kt) * scale).softmax(-1).mean(1), dim=1)
+        total = q.new_zeros(b, m, dtype=torch.float32)
+        for s in range(0, n, step):
+            p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
+            total += p.mean(1).sum(1, dtype=torch.float32)
+        return (total / n).to(q.dtype)
 
 
 class SGAttention(nn.Module):
@@ -525,7 +439,9 @@ class SGAttention(nn.Module):
         hc, wc = pooled.shape[2:]
         pooled = self.act(self.norm(pooled.reshape(b, c, -1).permute(0, 2, 1)))
         k1, v1 = self._kv(self.kv1, pooled, half)
-        x1, sig_g = attention(q1, k1, v1, self.scale, with_received=True)
+        x1 = F.scaled_dot_product_attention(q1, k1, v1, scale=self.scale)
+        # the map from the same weights, without grad (detached in the paper)
+        sig_g = received_attention(q1, k1, self.scale)
         x1 = x1.transpose(1, 2).reshape(b, n, c // 2)
         sig_g = F.interpolate(sig_g.view(b, 1, hc, wc), hw,
                               mode='nearest')[:, 0]
@@ -571,15 +487,16 @@ class SGAttention(nn.Module):
         x_t = x.view(b, h, w, c).permute(0, 2, 1, 3).reshape(b, n, c)
         k1, v1 = self._kv(self.kv1, self._aggregate(x, order1), half)
         k2, v2 = self._kv(self.kv2, self._aggregate(x_t, order2), half)
-        out = attention(q, torch.cat([k1, k2], 1), torch.cat([v1, v2], 1),
-                        self.scale)[0]
+        out = F.scaled_dot_product_attention(
+            q, torch.cat([k1, k2], 1), torch.cat([v1, v2], 1),
+            scale=self.scale)
         return out.transpose(1, 2).reshape(b, n, c)
 
     def forward_full(self, x: Tensor) -> Tensor:
         b, n, c = x.shape
         q = self._heads(self.q(x), self.num_heads)
         k, v = self._kv(self.kv, x, self.num_heads)
-        out = attention(q, k, v, self.scale)[0]
+        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         return out.transpose(1, 2).reshape(b, n, c)
 
     def forward(self, x: Tensor, hw: Tuple[int, int],
