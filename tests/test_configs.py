@@ -200,8 +200,8 @@ def _check_sgformer(parts: Dict[str, str], cfg: Config) -> None:
         else:
             choice = [t for t in pipeline if t.type == 'RandomChoice']
             scales = choice[0].transforms[0][0].scales
-            assert min(s[1] for s in scales) == 480
-            assert max(s[1] for s in scales) == 800
+            assert min(min(s) for s in scales) == 480  # short sides
+            assert max(min(s) for s in scales) == 800
 
 
 #: Per model (the ``<model>`` of the file names): its file-name variants,
