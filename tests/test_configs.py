@@ -581,9 +581,13 @@ def test_family_trains_and_validates(path, toy_roots, tmp_path, one_thread):
     assert math.isfinite(hub.get_scalar(metric).current())
 
 
-def test_train_tool_runs_cascade_s_3x(toy_roots, tmp_path):
-    """The documented command, on the toy COCO set with a tiny HorNet."""
-    config = 'configs/hornet/cascade_mask_rcnn_hornet_s_3x.py'
+@pytest.mark.parametrize('config', [
+    'configs/hornet/cascade_mask_rcnn_hornet_s_3x.py',
+    'configs/sgformer/mask_rcnn_sgformer_s_1x.py',
+])
+def test_train_tool_runs_cascade_s_3x(config, toy_roots, tmp_path):
+    """The documented command, on the toy COCO set with a tiny backbone of
+    the config's type."""
     options = to_cli(tiny_overrides(load(config)))
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', config, '--work-dir',
