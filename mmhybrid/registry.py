@@ -4,9 +4,11 @@ Because they hang under MMEngine's roots, any OpenMMLab 2.x toolbox can build
 mmhybrid modules with a scope prefix, e.g. ``type='mmhybrid.HorNet'`` from a
 config whose ``default_scope`` is ``mmdet``, ``mmseg`` or ``mmpretrain``.
 """
+from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -16,4 +18,10 @@ OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     'optimizer wrapper constructor',
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope='mmhybrid',
+    locations=['mmhybrid.engine'])
+MODEL_WRAPPERS = Registry(
+    'model_wrapper', parent=MMENGINE_MODEL_WRAPPERS, scope='mmhybrid',
+    locations=['mmhybrid.engine'])
+OPTIM_WRAPPERS = Registry(
+    'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmhybrid',
     locations=['mmhybrid.engine'])

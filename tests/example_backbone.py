@@ -35,10 +35,12 @@ class ExampleBackbone(BaseBackbone):
     }
     essential_keys = frozenset({'dims', 'depths'})
     default_init_cfg = dict(type='TruncNormal', layer='Conv2d', std=.02)
+    input_divisor = 32  # patchify stem and 2x2 downsamplings floor sizes
 
     def __init__(self, arch='t', in_channels: int = 3, **kwargs) -> None:
         arch = self.parse_arch(arch)
-        super().__init__(num_stages=len(arch['depths']), **kwargs)
+        super().__init__(num_stages=len(arch['depths']),
+                         in_channels=in_channels, **kwargs)
         dims, depths = arch['dims'], arch['depths']
         self.stem = nn.Sequential(
             nn.Conv2d(in_channels, dims[0], 4, stride=4),

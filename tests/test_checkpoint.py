@@ -114,3 +114,53 @@ def test_converter_cli(tmp_path):
     load_checkpoint(dst, str(tmp_path / 'mm.pth'), revise_keys=[
         (r'^backbone\.', '')], strict=True)
     torch.testing.assert_close(dst.stem[0].weight, src.stem[0].weight)
+
+
+class _Payload:
+    """Pickles as a call that writes a marker file: what an attacker's
+    ``__reduce__`` would do, harmlessly."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_payload_does_not_run(tmp_path):
+    marker = tmp_path / 'pwned'
+    torch.save({'model': ExampleBackbone().state_dict(),
+                'extra': _Payload(marker)}, tmp_path / 'evil.pth')
+    dst = ExampleBackbone(init_cfg=dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'evil.pth')))
+    with pytest.raises(Exception, match='weights_only=False') as info:
+        dst.init_weights()
+    assert 'refused' in str(info.value)
+    assert not marker.exists()
+    # the converter CLI refuses it too
+    out = subprocess.run(
+        [sys.executable, 'tools/model_converters/convert_checkpoint.py',
+         'HorNet', str(tmp_path / 'evil.pth'), str(tmp_path / 'out.pth')],
+        capture_output=True, text=True)
+    assert out.returncode != 0 and '--no-weights-only' in out.stderr
+    assert not marker.exists()
+
+
+def test_opt_in_unpickles_everything(tmp_path):
+    marker = tmp_path / 'ran'
+    torch.save({'model': ExampleBackbone().state_dict(),
+                'extra': _Payload(marker)}, tmp_path / 'x.pth')
+    report = load_pretrained(ExampleBackbone(), str(tmp_path / 'x.pth'),
+                             weights_only=False)
+    assert report.ratio == 1 and marker.exists()
+
+
+def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path))
+    url = 'http://127.0.0.1:9/nowhere/hornet_tiny_7x7.pth'  # closed port
+    with pytest.raises(RuntimeError) as info:
+        load_pretrained(ExampleBackbone(), url)
+    msg = str(info.value)
+    assert url in msg
+    assert 'model.backbone.init_cfg.checkpoint=PATH' in msg
+    assert 'model.backbone.init_cfg=None' in msg

@@ -6,7 +6,9 @@
 import argparse
 import os
 
+import torch
 from mmengine.config import DictAction
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from mmhybrid.utils.setup_env import (load_config, setup_cpu_distributed,
@@ -42,12 +44,24 @@ def parse_args():
     return args
 
 
+def enable_amp(cfg) -> None:
+    """fp16 + dynamic loss scaling on GPUs; bfloat16 autocast on CPU."""
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        print_log('--amp without a GPU: training with bfloat16 autocast on '
+                  'CPU (mmhybrid.CPUBF16OptimWrapper, no loss scaling)',
+                  logger='current')
+        cfg.optim_wrapper.type = 'mmhybrid.CPUBF16OptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
+
+
 def main():
     args = parse_args()
     cfg = load_config(args)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        enable_amp(cfg)
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg:
             raise ValueError('--auto-scale-lr needs `auto_scale_lr` '

@@ -1,3 +1,7 @@
-from .optimizers import LayerDecayOptimWrapperConstructor
+from .model_wrappers import CPUDistributedDataParallel
+from .optimizers import CPUBF16OptimWrapper, LayerDecayOptimWrapperConstructor
 
-__all__ = ['LayerDecayOptimWrapperConstructor']
+__all__ = [
+    'CPUBF16OptimWrapper', 'CPUDistributedDataParallel',
+    'LayerDecayOptimWrapperConstructor'
+]

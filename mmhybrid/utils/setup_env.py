@@ -20,6 +20,7 @@ def load_config(args: Namespace) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     if args.data_root:
         set_data_root(cfg, args.data_root)
+    check_data_root(cfg)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -70,13 +71,29 @@ def set_data_root(cfg: Config, data_root: str) -> int:
     return count
 
 
+def check_data_root(cfg: Config) -> None:
+    """Fail early, and say what to do, when the dataset is not there.
+
+    Without this the run builds the whole model first and then dies deep in
+    a dataset's annotation loader.
+    """
+    root = cfg.get('data_root')
+    if root and not osp.isdir(root):
+        raise FileNotFoundError(
+            f'dataset root {root!r} (the config\'s data_root) does not exist. '
+            'Point the config at your copy with --data-root DIR, or make the '
+            'toy sets and use one:\n  python tools/misc/make_toy_data.py '
+            'data/\n  ... --data-root data/toy_coco  (or data/toy_ade)')
+
+
 def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
     """Make ``--launcher pytorch`` work without GPUs (gloo, CPU DDP).
 
     mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and wraps the
     model with ``device_ids=[LOCAL_RANK]``; both fail on CPU. The process
-    group is initialised here (the runner then skips its own init) and DDP is
-    told to run on CPU.
+    group is initialised here (the runner then skips its own init) and the
+    model is wrapped by :class:`~mmhybrid.engine.CPUDistributedDataParallel`,
+    which runs DDP on CPU and reverts SyncBN (GPU-only) to BatchNorm.
     """
     if launcher == 'none' or torch.cuda.is_available():
         return
@@ -90,7 +107,9 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> None:
             kwargs['timeout'] = timedelta(seconds=timeout)
         dist.init_process_group(backend='gloo', **kwargs)
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
-    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    if wrapper.get('type', 'MMDistributedDataParallel') in (
+            'MMDistributedDataParallel', 'mmengine.MMDistributedDataParallel'):
+        wrapper['type'] = 'mmhybrid.CPUDistributedDataParallel'
     wrapper.setdefault('broadcast_buffers', False)
     wrapper.setdefault('find_unused_parameters',
                        cfg.get('find_unused_parameters', False))

@@ -31,8 +31,10 @@ TINY = {
                                num_heads=[2, 2, 2, 2], depths=[2, 2, 2, 1]),
                      drop_path_rate=0.),
 }
-#: input sizes: square, non-square, odd, detection-like (scaled down).
-SIZES = [(64, 64), (64, 96), (97, 131), (100, 167)]
+#: input sizes: square, non-square, odd, tiny (down to one pixel, smaller
+#: than any window or stride), 1xN / Nx1 strips, detection-like (scaled down).
+SIZES = [(64, 64), (64, 96), (97, 131), (100, 167), (1, 1), (7, 7), (31, 31),
+         (1, 45), (45, 1), (200, 333)]
 
 
 def registered_backbones():
@@ -62,10 +64,74 @@ def test_outputs(name, size):
     assert len(outs) == len(model.out_indices) == len(model.out_channels)
     for out, c, s in zip(outs, model.out_channels, model.strides):
         assert out.shape[1] == c
-        for dim, n in zip(out.shape[2:], size):
-            # floor for strided convs, ceil for backbones that pad
-            assert n // s <= dim <= math.ceil(n / s), (out.shape, size, s)
+        assert out.shape[2:] == tuple(math.ceil(n / s) for n in size), \
+            (out.shape, size, s)
         assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('name', registered_backbones())
+def test_default_arch_small_inputs(name):
+    """The full-size default arch (not TINY) at sizes below its strides and
+    windows, where official code crashes."""
+    model = MODELS.build(dict(type=name)).eval()
+    with torch.no_grad():
+        for size in [(1, 1), (7, 7), (31, 31), (1, 45), (45, 1), (33, 65)]:
+            outs = model(torch.rand(1, 3, *size))
+            for out, s in zip(outs, model.strides):
+                assert out.shape[2:] == tuple(math.ceil(n / s)
+                                              for n in size), (size, s)
+                assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('name', BACKBONES)
+def test_detection_size(name):
+    """A COCO test size (shorter side 800), unpadded."""
+    model = build(name).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 800, 1333))
+    for out, s in zip(outs, model.strides):
+        assert out.shape[2:] == (math.ceil(800 / s), math.ceil(1333 / s))
+        assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize('name', BACKBONES)
+def test_empty_batch_and_channels_last(name):
+    model = build(name).train()
+    x = torch.rand(2, 3, 45, 61)
+    outs = model(x.to(memory_format=torch.channels_last))
+    model.eval()
+    with torch.no_grad():
+        ref = model(x)
+        cl = model(x.to(memory_format=torch.channels_last))
+    for u, v in zip(ref, cl):
+        torch.testing.assert_close(u, v)
+    model.train()
+    empty = model(torch.rand(0, 3, 45, 61))
+    assert [tuple(o.shape) for o in empty] == [
+        (0, c, math.ceil(45 / s), math.ceil(61 / s))
+        for c, s in zip(model.out_channels, model.strides)]
+    # an empty batch still yields (zero) gradients, so DDP ranks agree
+    sum(o.sum() for o in empty).backward()
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            assert p.grad is not None, n
+    assert all(len(o) == 2 for o in outs)
+
+
+@pytest.mark.parametrize('name', BACKBONES)
+@pytest.mark.parametrize('bad, error, match', [
+    (torch.rand(3, 32, 32), ValueError, r'3-D tensor .*x\[None\]'),
+    (torch.rand(1, 4, 32, 32), ValueError, 'got 4 channels'),
+    (torch.randint(0, 255, (1, 3, 32, 32), dtype=torch.uint8), TypeError,
+     'got dtype torch.uint8'),
+    (torch.rand(1, 3, 0, 32), ValueError, r'H, W >= 1, got shape'),
+    (torch.rand(1, 3, 32, 32).numpy(), TypeError, 'got ndarray'),
+])
+def test_bad_inputs_say_what_was_expected(name, bad, error, match):
+    model = build(name).eval()
+    with pytest.raises(error, match=match) as info:
+        model(bad)
+    assert 'expects a float tensor of shape (N, 3, H, W)' in str(info.value)
 
 
 @pytest.mark.parametrize('name', BACKBONES)

@@ -9,7 +9,9 @@ classification head) and writes ``{'state_dict': {'backbone.<key>': ...}}``,
 which loads with mmengine's stock ``init_cfg=dict(type='Pretrained',
 checkpoint=..., prefix='backbone.')`` and with ``weights_only=True``. With
 --arch, the keys are also checked against that model and the load report is
-printed.
+printed. SRC is read with ``weights_only=True`` (plus the allow-listed
+types official releases pickle); ``--no-weights-only`` opts in to full
+unpickling for files you trust.
 """
 import argparse
 
@@ -30,6 +32,10 @@ def main():
     parser.add_argument('dst', help='output path')
     parser.add_argument('--arch', help='check the result against this arch '
                         '(a variant name or a dict literal)')
+    parser.add_argument(
+        '--no-weights-only', action='store_true',
+        help='unpickle SRC fully (runs any code in it: only for files you '
+        'trust); the written file holds tensors only')
     parser.add_argument('--kwargs', nargs='+', action=DictAction, default={},
                         help='extra backbone arguments for the check')
     args = parser.parse_args()
@@ -38,7 +44,8 @@ def main():
     if cls is None:
         raise SystemExit(f'unknown backbone {args.backbone!r}; registered: '
                          f'{sorted(MODELS.module_dict)}')
-    state_dict = extract_state_dict(read_checkpoint(args.src))
+    state_dict = extract_state_dict(
+        read_checkpoint(args.src, weights_only=not args.no_weights_only))
     state_dict = convert_state_dict(cls, state_dict)
     if args.arch:
         model = cls(arch=parse_arch_arg(args.arch), **args.kwargs)

@@ -426,7 +426,8 @@ class ResNetACmix(BaseBackbone):
         arch = self.parse_arch(arch)
         depths = arch['depths']
         base = arch.get('base_channels', 64)
-        super().__init__(num_stages=len(depths), **kwargs)
+        super().__init__(
+            num_stages=len(depths), in_channels=in_channels, **kwargs)
         self.arch = arch
         self.stem = nn.Sequential(
             OrderedDict(
@@ -834,7 +835,8 @@ class SwinACmix(BaseBackbone):
         if len(num_heads) != len(depths):
             raise ValueError(f'depths {depths} and num_heads {num_heads} '
                              'must have the same length')
-        super().__init__(num_stages=len(depths), **kwargs)
+        super().__init__(
+            num_stages=len(depths), in_channels=in_channels, **kwargs)
         self.arch = arch
         self.window_size = window_size
         if drop_path_rate is None:

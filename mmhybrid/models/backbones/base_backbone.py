@@ -13,17 +13,23 @@ and implement :meth:`forward_stem`, :meth:`forward_stage` and
   applied at construction and kept by :meth:`train`;
 - ``norm_eval``: BatchNorm layers stay in eval mode while training;
 - ``with_cp``: non-reentrant activation checkpointing of every block;
+- inputs: any float NCHW tensor of at least 1x1 pixels, an empty batch and
+  channels_last included; outputs are exactly ``ceil(H / stride)`` (stems
+  that floor sizes set :attr:`input_divisor`); anything else raises an error
+  saying what was expected and what was given;
 - ``out_channels`` / ``strides``: declared per output for neck checks;
 - ``init_cfg=dict(type='Pretrained', ...)``: official checkpoints load through
   :func:`mmhybrid.models.utils.load_pretrained`, with a report;
 - ``get_layer_depth``: layer- and stage-wise ids for LR decay.
 """
+import math
 import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -59,6 +65,8 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         pretrained (str, optional): Deprecated alias of
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
             Defaults to None.
+        in_channels (int): Channels of the input images, checked by
+            :meth:`check_input`. Defaults to 3.
     """
 
     #: Variants: ``{name: settings}``; aliases share one settings dict.
@@ -67,6 +75,12 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     essential_keys: frozenset = frozenset()
     #: The paper's initialisation, also applied before loading a checkpoint.
     default_init_cfg: Optional[Union[Dict, List[Dict]]] = None
+    #: Inputs are zero-padded (bottom/right) to a multiple of this before the
+    #: stem. For stems and downsamplings that floor sizes (patchify convs):
+    #: with it, any input down to 1x1 gives ``ceil(H / stride)`` outputs, and
+    #: sizes that are already multiples are untouched (so official parity
+    #: holds there). mmdet/mmseg pad to 32 anyway.
+    input_divisor: int = 1
 
     def __init__(self,
                  num_stages: int,
@@ -75,7 +89,8 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-                 pretrained: Optional[str] = None) -> None:
+                 pretrained: Optional[str] = None,
+                 in_channels: int = 3) -> None:
         if pretrained is not None:
             # mmseg's EncoderDecoder still forwards the 1.x-era
             # `model.pretrained` to the backbone.
@@ -90,6 +105,7 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
             init_cfg = self.default_init_cfg
         super().__init__(init_cfg=init_cfg)
         self.num_stages = num_stages
+        self.in_channels = in_channels
         self.out_indices = self._normalize_out_indices(out_indices, num_stages)
         if not isinstance(frozen_stages, int) or not \
                 -1 <= frozen_stages <= num_stages:
@@ -172,13 +188,65 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         """Run stage ``i``; return (input of the next stage, NCHW output)."""
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """Return the outputs of :attr:`out_indices`, each of
+        ``ceil(H / stride) x ceil(W / stride)``."""
+        self.check_input(x)
+        h, w = x.shape[-2:]
+        sizes = [(math.ceil(h / s), math.ceil(w / s))
+                 for s in self.stage_strides]
+        if x.shape[0] == 0:
+            return self._empty_outputs(x, sizes)
+        # channels_last (or otherwise strided) inputs: blocks reshape freely
+        x = x.contiguous()
+        d = self.input_divisor
+        if h % d or w % d:
+            x = F.pad(x, (0, -w % d, 0, -h % d))
         x = self.forward_stem(x)
         outs = []
         for i in range(self.out_indices[-1] + 1):
             x, out = self.forward_stage(i, x)
             if i in self.out_indices:
-                outs.append(out.contiguous())
+                oh, ow = sizes[i]
+                outs.append(out[..., :oh, :ow].contiguous())
         return tuple(outs)
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a clear error unless ``x`` is a float NCHW image batch."""
+        name = type(self).__name__
+        expected = (f'{name} expects a float tensor of shape (N, '
+                    f'{self.in_channels}, H, W) with H, W >= 1')
+        if not isinstance(x, Tensor):
+            raise TypeError(f'{expected}, got {type(x).__name__}')
+        if x.dim() != 4:
+            hint = ' (add the batch dimension: x[None])' \
+                if x.dim() == 3 else ''
+            raise ValueError(f'{expected}, got a {x.dim()}-D tensor of shape '
+                             f'{tuple(x.shape)}{hint}')
+        if not x.is_floating_point():
+            raise TypeError(
+                f'{expected}, got dtype {x.dtype}; convert and normalise '
+                'images first (x.float(), as the data_preprocessor does)')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f'{expected}, got {x.shape[1]} channels (shape '
+                             f'{tuple(x.shape)}); set in_channels to change '
+                             'what the backbone takes')
+        if x.shape[2] < 1 or x.shape[3] < 1:
+            raise ValueError(f'{expected}, got shape {tuple(x.shape)}')
+
+    def _empty_outputs(self, x: Tensor, sizes: List[Tuple[int, int]]
+                       ) -> Tuple[Tensor, ...]:
+        """Outputs for an empty batch, without running the model.
+
+        They are tied to the trainable parameters with weight 0, so that a
+        rank of a DDP job that draws an empty batch still produces (zero)
+        gradients for every parameter instead of hanging the others.
+        """
+        params = [p for p in self.parameters() if p.requires_grad]
+        tie = sum(p.sum() for p in params) * 0 \
+            if params and torch.is_grad_enabled() else 0
+        return tuple(
+            x.new_zeros(0, self.stage_channels[i], *sizes[i]) + tie
+            for i in self.out_indices)
 
     def run_block(self, block: nn.Module, x: Tensor, *args) -> Tensor:
         """Call ``block``; checkpointed if ``with_cp`` and grads flow."""

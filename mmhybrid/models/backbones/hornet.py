@@ -151,6 +151,9 @@ class HorNet(BaseBackbone):
         [(1, 8, 16, 24), (1, 16, 8, 12), (1, 32, 4, 6), (1, 64, 2, 3)]
     """
     # yapf: disable
+    # The 4x4 stem and 2x2 downsamplings floor sizes: pad to the total stride
+    # (what mmdet/mmseg do anyway), so any input gives ceil(H / stride).
+    input_divisor = 32
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'],              _variant(64)),
         **dict.fromkeys(['t-gf', 'tiny-gf'],        _variant(64, GF_224)),
@@ -190,7 +193,7 @@ class HorNet(BaseBackbone):
                 f'HorNet arch needs one order and one gf_size per stage; got '
                 f'depths={depths}, orders={orders}, gf_sizes={gf_sizes}')
         super().__init__(num_stages, out_indices, frozen_stages, norm_eval,
-                         with_cp, init_cfg, pretrained)
+                         with_cp, init_cfg, pretrained, in_channels)
         self.arch_settings = arch
         dims = [arch['base_dim'] * 2**i for i in range(num_stages)]
 

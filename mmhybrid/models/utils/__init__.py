@@ -1,8 +1,10 @@
-from .checkpoint import (LoadReport, convert_state_dict, extract_state_dict,
+from .checkpoint import (SAFE_CHECKPOINT_GLOBALS, CheckpointDownloadError,
+                         LoadReport, convert_state_dict, extract_state_dict,
                          load_pretrained, load_state_dict_report,
                          read_checkpoint)
 
 __all__ = [
-    'LoadReport', 'convert_state_dict', 'extract_state_dict',
-    'load_pretrained', 'load_state_dict_report', 'read_checkpoint'
+    'SAFE_CHECKPOINT_GLOBALS', 'CheckpointDownloadError', 'LoadReport',
+    'convert_state_dict', 'extract_state_dict', 'load_pretrained',
+    'load_state_dict_report', 'read_checkpoint'
 ]

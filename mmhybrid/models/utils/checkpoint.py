@@ -9,7 +9,14 @@ goes through one path: read (URL or file) -> unwrap (``state_dict`` /
 ``backbone.`` prefixes -> the backbone's official-key converter -> shape
 resizers -> load, then log ``loaded N/M tensors`` with what was missing,
 unexpected or skipped, and raise when too little matched.
+
+Reading never executes code from the file unless the user asks for it: files
+are unpickled with ``weights_only=True``, with the few harmless types official
+releases pickle beside their weights allow-listed
+(:data:`SAFE_CHECKPOINT_GLOBALS`); anything else is refused with an error
+that says how to opt in (``weights_only=False``).
 """
+import argparse
 import hashlib
 import os
 import os.path as osp
@@ -26,14 +33,48 @@ from torch import Tensor
 #: Where official repos keep the weights, in the order they are preferred.
 STATE_DICT_KEYS = ('state_dict', 'model', 'state_dict_ema', 'model_ema')
 
+#: Non-tensor types that official releases pickle next to their weights and
+#: that are safe to rebuild (plain attribute containers, no code runs):
+#:
+#: - ``argparse.Namespace``: the training ``args`` saved by the ConvNeXt-style
+#:   ``main.py`` of HorNet (raoyongming/HorNet ``utils.save_model``), by timm's
+#:   ``CheckpointSaver`` of SG-Former (OliverRensu/SG-Former) and by the
+#:   DeiT-style ``main.py`` of TransCNN / HAT-Net (yun-liu/TransCNN).
+SAFE_CHECKPOINT_GLOBALS = [argparse.Namespace]
 
-def read_checkpoint(filename: str, map_location: str = 'cpu') -> Dict:
+
+class CheckpointDownloadError(RuntimeError):
+    """A checkpoint URL could not be fetched."""
+
+
+def _download(url: str, local: str) -> None:
+    try:
+        torch.hub.download_url_to_file(url, local)
+    except (OSError, ValueError) as e:  # URLError, HTTPError, timeouts
+        raise CheckpointDownloadError(
+            f'could not download the checkpoint {url}\n  ({type(e).__name__}'
+            f': {e}).\nDownload it elsewhere and pass the local file, e.g.\n'
+            '  --cfg-options model.backbone.init_cfg.checkpoint=PATH\n'
+            f'(or copy it to {local}, where it is looked for first), or train '
+            'from scratch with\n  --cfg-options model.backbone.init_cfg=None'
+        ) from e
+
+
+def read_checkpoint(filename: str, map_location: str = 'cpu',
+                    weights_only: bool = True) -> Dict:
     """Read a checkpoint from a local path or an http(s) URL.
 
-    Plain tensor checkpoints load with ``weights_only=True``. Official
-    releases that pickle other objects (e.g. an ``argparse.Namespace`` of
-    training args) are retried with ``weights_only=False`` and a warning: only
-    point mmhybrid at checkpoints you trust.
+    Args:
+        filename (str): Local path, http(s) URL (cached under torch hub's
+            ``checkpoints/``) or an mmengine scheme (``open-mmlab://``...).
+        map_location (str): Where to put the tensors. Defaults to 'cpu'.
+        weights_only (bool): Unpickle only tensors, containers and
+            :data:`SAFE_CHECKPOINT_GLOBALS`, so a malicious file cannot run
+            code. ``False`` unpickles anything: only for files you trust.
+            Defaults to True.
+
+    Returns:
+        dict: The checkpoint.
     """
     if filename.startswith(('http://', 'https://')):
         hub_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
@@ -45,23 +86,33 @@ def read_checkpoint(filename: str, map_location: str = 'cpu') -> Dict:
             ('.pth', '.pt', '.bin', '.tar')) else name + '.pth')
         if not osp.exists(local):
             os.makedirs(hub_dir, exist_ok=True)
-            torch.hub.download_url_to_file(filename, local)
+            _download(filename, local)
         filename = local
     elif '://' in filename:  # open-mmlab://, torchvision://, s3://, ...
         from mmengine.runner import CheckpointLoader
         return CheckpointLoader.load_checkpoint(filename, map_location)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'checkpoint {filename!r} does not exist')
-    try:
-        return torch.load(filename, map_location=map_location,
-                          weights_only=True)
-    except pickle.UnpicklingError:
+    if not weights_only:
         print_log(
-            f'{filename} holds more than tensors; loading it with '
-            'weights_only=False (trusting the file)', logger='current',
-            level=30)
+            f'unpickling {filename} with weights_only=False: code in the file '
+            'runs', logger='current', level=30)
         return torch.load(filename, map_location=map_location,
                           weights_only=False)
+    try:
+        with torch.serialization.safe_globals(SAFE_CHECKPOINT_GLOBALS):
+            return torch.load(filename, map_location=map_location,
+                              weights_only=True)
+    except pickle.UnpicklingError as e:
+        first_line = str(e).strip().splitlines()[0]
+        raise pickle.UnpicklingError(
+            f'{filename} pickles objects other than tensors and the types '
+            'mmhybrid allows (mmhybrid.models.utils.SAFE_CHECKPOINT_GLOBALS'
+            f'): {first_line}\nUnpickling it could run code from the file, '
+            'so it was refused. If you trust the file, opt in with '
+            "init_cfg=dict(type='Pretrained', checkpoint=..., weights_only="
+            'False) or `convert_checkpoint.py ... --no-weights-only` (which '
+            'writes a tensors-only copy that loads safely).') from e
 
 
 def extract_state_dict(checkpoint: Dict,
@@ -171,7 +222,8 @@ def load_pretrained(model: nn.Module,
                     prefix: Optional[str] = None,
                     state_dict_key: Optional[str] = None,
                     min_match: float = 0.9,
-                    map_location: str = 'cpu') -> LoadReport:
+                    map_location: str = 'cpu',
+                    weights_only: bool = True) -> LoadReport:
     """Load an official or mmhybrid checkpoint into ``model`` with a report.
 
     Usable from configs as ``init_cfg=dict(type='Pretrained',
@@ -187,11 +239,14 @@ def load_pretrained(model: nn.Module,
         min_match (float): Raise if fewer than this fraction of the model's
             tensors are loaded. Defaults to 0.9.
         map_location (str): Device to read tensors to. Defaults to 'cpu'.
+        weights_only (bool): See :func:`read_checkpoint`; ``False`` (opt-in)
+            unpickles arbitrary objects, running any code in the file.
+            Defaults to True.
 
     Returns:
         LoadReport: What was loaded, missing, unexpected, resized, skipped.
     """
-    ckpt = read_checkpoint(checkpoint, map_location)
+    ckpt = read_checkpoint(checkpoint, map_location, weights_only)
     state_dict = extract_state_dict(ckpt, state_dict_key, prefix)
     report = load_state_dict_report(model,
                                     convert_state_dict(model, state_dict))
