@@ -645,7 +645,7 @@ class SGFormer(BaseBackbone):
         self._check_arch(dims, heads, depths, mlp_ratios,
                          list(arch.get('sr_ratios', [8, 4, 2, 1])))
         super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp,
-                         init_cfg, pretrained)
+                         init_cfg, pretrained, in_channels)
         self.arch_settings = arch
         self.pos_grid = -(-pretrain_img_size // 4)
         dpr = torch.linspace(0, drop_path_rate, sum(depths),
