@@ -3,6 +3,7 @@
 Parity tests compare with outputs of the official code stored in
 ``tests/data/sgformer`` (see its README for how they were produced).
 """
+import argparse
 import os.path as osp
 
 import pytest
@@ -132,7 +133,8 @@ def test_official_checkpoint_prefers_ema(fixture, tmp_path):
     noisy = {k: v + 1 for k, v in sd.items()}
     path = tmp_path / 'official.pth.tar'
     torch.save({'epoch': 299, 'arch': 'sgformer_s', 'state_dict': noisy,
-                'state_dict_ema': sd, 'version': 2, 'metric': 83.2}, path)
+                'state_dict_ema': sd, 'version': 2, 'metric': 83.2,
+                'args': argparse.Namespace(model='sgformer_s')}, path)
     model = official_model(
         fixture, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
     model.init_weights()

@@ -749,10 +749,11 @@ class SGFormer(BaseBackbone):
             if cfg.get('type') == 'Pretrained' and \
                     cfg.get('state_dict_key') is None:
                 cfg['state_dict_key'] = self._pick_state_dict_key(
-                    cfg['checkpoint'])
+                    cfg['checkpoint'], cfg.get('weights_only', True))
         super().init_weights()
 
-    def _pick_state_dict_key(self, checkpoint: str) -> Optional[str]:
+    def _pick_state_dict_key(self, checkpoint: str,
+                             weights_only: bool = True) -> Optional[str]:
         if '://' not in checkpoint and not osp.isfile(checkpoint):
             raise FileNotFoundError(
                 f'SGFormer checkpoint {checkpoint!r} does not exist. The '
@@ -760,7 +761,7 @@ class SGFormer(BaseBackbone):
                 f'linked from {OFFICIAL_WEIGHTS}; save the file for your arch '
                 'at that path (it loads as released), or train from scratch '
                 'with --cfg-options model.backbone.init_cfg=None')
-        ckpt = read_checkpoint(checkpoint)
+        ckpt = read_checkpoint(checkpoint, weights_only=weights_only)
         return next((k for k in self.state_dict_keys
                      if isinstance(ckpt.get(k), dict)), None)
 
