@@ -232,6 +232,50 @@ def _check_acmix(parts: Dict[str, str], cfg: Config) -> None:
             assert no_decay[key] == dict(decay_mult=0.), key
 
 
+def _sgformer_files() -> set:
+    return {f.format(f'sgformer_{v}') for v in ('s', 'm', 'b')
+            for f in DET_FAMILIES + SEG_FAMILIES}
+
+
+def _check_sgformer(parts: Dict[str, str], cfg: Config) -> None:
+    """SG-Former: the paper's recipes (Mask R-CNN, UperNet, Semantic FPN),
+    Swin's for Cascade and RetinaNet; the official checkpoint (a local file:
+    the release is a Google Drive folder); AdamW without weight decay on
+    norms and pos_embed."""
+    model = cfg.model
+    backbone = model.backbone
+    variant, framework = parts['variant'], parts['framework']
+    assert backbone.type == 'mmhybrid.SGFormer'
+    assert backbone.arch == variant
+    assert backbone.init_cfg == dict(
+        type='Pretrained', checkpoint=f'checkpoints/sgformer_{variant}.pth')
+    assert backbone.drop_path_rate == dict(s=0.1, m=0.2, b=0.4)[variant]
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    lr, wd = dict(upernet=(6e-5, 0.01), semantic_fpn=(1e-4, 1e-4)).get(
+        framework, (1e-4, 0.05))
+    assert (optimizer.lr, optimizer.weight_decay) == (lr, wd)
+    no_decay = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    assert set(no_decay) == {'pos_embed', 'norm', '.bn.'}
+    assert all(v == dict(decay_mult=0.) for v in no_decay.values())
+    if framework == 'upernet':  # 1500-iter warm-up, then linear decay
+        warmup, decay = cfg.param_scheduler
+        assert warmup.type == 'LinearLR' and warmup.end == 1500
+        assert decay.type == 'PolyLR' and decay.power == 1.0
+        assert cfg.train_dataloader.dataset.pipeline[2].type == \
+            'RandomResize'
+    if framework == 'mask_rcnn':  # 1x single-scale, 3x 480-800 multi-scale
+        pipeline = cfg.train_dataloader.dataset.pipeline
+        resize = [t for t in pipeline if t.type == 'Resize']
+        if parts['schedule'] == '1x':
+            assert resize[0].scale == (1333, 800)
+        else:
+            choice = [t for t in pipeline if t.type == 'RandomChoice']
+            scales = choice[0].transforms[0][0].scales
+            assert min(min(s) for s in scales) == 480  # short sides
+            assert max(min(s) for s in scales) == 800
+
+
 #: Per model (the ``<model>`` of the file names): its file-name variants,
 #: the neck/head extras each framework may carry, the config files that must
 #: exist, the per-GPU batch size of a variant (and whether it is a segmentor)
@@ -257,6 +301,12 @@ MODEL_SPECS = {
         files=_lsla_files,
         batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
         check=_check_lsla),
+    'sgformer': dict(
+        variants=('s', 'm', 'b'),
+        extras={},
+        files=_sgformer_files,
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_sgformer),
 }
 #: mmpretrain classifiers (the paper's own setting), tested on their own.
 CLS_CONFIGS = [p for p in CONFIGS
@@ -466,6 +516,9 @@ def tiny_arch(backbone) -> Dict[str, Any]:
     if kind in ('HATNet', 'TransCNN'):  # the variant's grids and ratios
         return dict(dims=[8, 16, 32, 48], head_dim=8, depths=[1, 1, 1, 1],
                     expansions=[2, 2, 2, 2])
+    if kind == 'SGFormer':  # one HS + SG pair per stage
+        return dict(embed_dims=[8, 16, 16, 16], num_heads=[2, 2, 2, 2],
+                    depths=[2, 2, 2, 1])
     raise NotImplementedError(f'no tiny arch for {backbone.type}')
 
 
@@ -593,6 +646,8 @@ FAMILY_CONFIGS = [
     'configs/lsla/upernet_lsla_t_160k.py',
     'configs/hatnet/mask_rcnn_hatnet_t_1x.py',
     'configs/transcnn/semantic_fpn_transcnn_t_80k.py',
+    'configs/sgformer/mask_rcnn_sgformer_s_1x.py',
+    'configs/sgformer/upernet_sgformer_s_160k.py',
 ]
 VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 
@@ -626,9 +681,13 @@ def test_family_trains_and_validates(path, toy_roots, tmp_path, one_thread):
     assert math.isfinite(hub.get_scalar(metric).current())
 
 
-def test_train_tool_runs_cascade_s_3x(toy_roots, tmp_path):
-    """The documented command, on the toy COCO set with a tiny HorNet."""
-    config = 'configs/hornet/cascade_mask_rcnn_hornet_s_3x.py'
+@pytest.mark.parametrize('config', [
+    'configs/hornet/cascade_mask_rcnn_hornet_s_3x.py',
+    'configs/sgformer/mask_rcnn_sgformer_s_1x.py',
+])
+def test_train_tool_runs_cascade_s_3x(config, toy_roots, tmp_path):
+    """The documented command, on the toy COCO set with a tiny backbone of
+    the config's type."""
     options = to_cli(tiny_overrides(load(config)))
     proc = subprocess.run(
         [sys.executable, 'tools/train.py', config, '--work-dir',

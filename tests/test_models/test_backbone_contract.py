@@ -39,6 +39,9 @@ TINY = {
                             attn_mode='paper'),
     'TransCNN': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
                                depths=[1, 1, 1, 1], expansions=[2, 2, 2, 2])),
+    'SGFormer': dict(arch=dict(embed_dims=[8, 16, 32, 32],
+                               num_heads=[2, 2, 2, 2], depths=[2, 2, 2, 1]),
+                     drop_path_rate=0.),
 }
 #: input sizes: square, non-square, odd, tiny (down to one pixel, smaller
 #: than any window or stride), 1xN / Nx1 strips, detection-like (scaled down).

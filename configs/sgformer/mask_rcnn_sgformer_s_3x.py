@@ -1,0 +1,38 @@
+# Mask R-CNN 3x with SG-Former-S, COCO. The paper's recipe (Sec. 3.2):
+# 36 epochs, multi-scale training (short side 480-800, long side <= 1333),
+# as Swin: mmdet's Swin-T Mask R-CNN 3x config (its DETR-style multi-scale
+# crop pipeline, AdamW 1e-4, wd 0.05, steps [27, 33], 1000-iter warm-up),
+# in fp32 (--amp for mixed precision), no weight decay on norms and
+# pos_embed. 8 GPUs x 2 images = 16.
+_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
+custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+
+# SG-Former-S, ImageNet-1k (official release: the Google Drive folder of
+# OliverRensu/SG-Former's README; no per-file URL exists). Download it to
+# this path; its EMA weights are loaded when present, as the official
+# evaluation does.
+checkpoint = 'checkpoints/sgformer_s.pth'
+model = dict(
+    backbone=dict(
+        _delete_=True,
+        type='mmhybrid.SGFormer',
+        arch='s',
+        drop_path_rate=0.1,
+        out_indices=(0, 1, 2, 3),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    neck=dict(in_channels=[64, 128, 256, 512]))
+
+train_dataloader = dict(batch_size=2)  # 8 GPUs x 2 images
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    paramwise_cfg=dict(
+        custom_keys={
+            'pos_embed': dict(decay_mult=0.),
+            'norm': dict(decay_mult=0.),
+            '.bn.': dict(decay_mult=0.),  # the GroupNorms of the convs
+        }),
+    optimizer=dict(
+        type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05))
+auto_scale_lr = dict(enable=False, base_batch_size=16)

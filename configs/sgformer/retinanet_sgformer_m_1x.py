@@ -1,0 +1,11 @@
+# RetinaNet 1x with SG-Former-M: the recipe of ./retinanet_sgformer_s_1x.py
+# (see there and ./README.md) with the SG-Former-M backbone.
+_base_ = './retinanet_sgformer_s_1x.py'
+
+# SG-Former-M, ImageNet-1k (official release, see ./README.md)
+checkpoint = 'checkpoints/sgformer_m.pth'
+model = dict(
+    backbone=dict(
+        arch='m',
+        drop_path_rate=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)))

@@ -1,0 +1,13 @@
+# Semantic FPN 80k with SG-Former-B: the recipe of
+# ./semantic_fpn_sgformer_s_80k.py (see there and ./README.md) with the
+# SG-Former-B backbone.
+_base_ = './semantic_fpn_sgformer_s_80k.py'
+
+# SG-Former-B, ImageNet-1k (official release, see ./README.md)
+checkpoint = 'checkpoints/sgformer_b.pth'
+model = dict(
+    backbone=dict(
+        arch='b',
+        drop_path_rate=0.4,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)),
+    neck=dict(in_channels=[96, 192, 384, 768]))

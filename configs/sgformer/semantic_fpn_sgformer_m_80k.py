@@ -1,0 +1,12 @@
+# Semantic FPN 80k with SG-Former-M: the recipe of
+# ./semantic_fpn_sgformer_s_80k.py (see there and ./README.md) with the
+# SG-Former-M backbone.
+_base_ = './semantic_fpn_sgformer_s_80k.py'
+
+# SG-Former-M, ImageNet-1k (official release, see ./README.md)
+checkpoint = 'checkpoints/sgformer_m.pth'
+model = dict(
+    backbone=dict(
+        arch='m',
+        drop_path_rate=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)))

@@ -1,0 +1,11 @@
+# UperNet 160k with SG-Former-M: the recipe of ./upernet_sgformer_s_160k.py
+# (see there and ./README.md) with the SG-Former-M backbone.
+_base_ = './upernet_sgformer_s_160k.py'
+
+# SG-Former-M, ImageNet-1k (official release, see ./README.md)
+checkpoint = 'checkpoints/sgformer_m.pth'
+model = dict(
+    backbone=dict(
+        arch='m',
+        drop_path_rate=0.2,
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint)))

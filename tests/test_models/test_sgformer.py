@@ -1,0 +1,300 @@
+"""SG-Former beyond the backbone contract.
+
+Parity tests compare with outputs of the official code stored in
+``tests/data/sgformer`` (see its README for how they were produced).
+"""
+import argparse
+import os.path as osp
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.optim import build_optim_wrapper
+
+import mmhybrid  # noqa: F401
+from mmhybrid.models import SGFormer
+from mmhybrid.models.backbones import sgformer as sg
+from mmhybrid.models.utils import load_state_dict_report
+
+DATA = osp.join(osp.dirname(__file__), '..', 'data', 'sgformer')
+#: parameters and state-dict keys of the official classification models
+#: (1000-class head), counted by instantiating OliverRensu/SG-Former@b982803
+OFFICIAL = {'s': (22_545_981, 669), 'm': (38_689_316, 1069),
+            'b': (77_950_293, 1017)}
+ALIASES = {'s': 'small', 'm': 'medium', 'b': 'base'}
+TINY = dict(embed_dims=[8, 16, 32, 32], num_heads=[2, 2, 2, 2],
+            depths=[2, 2, 2, 1])
+
+
+@pytest.fixture(scope='module')
+def fixture():
+    return torch.load(osp.join(DATA, 'sgformer_official.pt'),
+                      weights_only=True)
+
+
+def official_model(fixture, **kwargs):
+    cfg = fixture['config']
+    model = SGFormer(arch={k: cfg[k] for k in ('embed_dims', 'num_heads',
+                                               'depths')},
+                     drop_path_rate=0., **kwargs)
+    return model
+
+
+def official_state_dict(fixture):
+    return {k: v.float() for k, v in fixture['state_dict'].items()}
+
+
+def case_input(case):
+    g = torch.Generator().manual_seed(case['seed'])
+    x = torch.randn(case['shape'], generator=g).half().float()
+    assert x.double().sum().item() == case['input_sum']
+    return x
+
+
+def significance_maps(model):
+    """Hooks collecting the map of the first (HS) block of stages 1-3."""
+    maps = []
+    for i in range(3):
+        getattr(model, f'block{i + 1}')[0].attn.register_forward_hook(
+            lambda m, args, out: maps.append(out[1]))
+    return maps
+
+
+# ------------------------------------------------------------ variants ----
+def test_arch_zoo_keys():
+    assert set(SGFormer.arch_zoo) == set(ALIASES) | set(ALIASES.values())
+    for short, long in ALIASES.items():
+        assert SGFormer.arch_zoo[short] is SGFormer.arch_zoo[long]
+
+
+@pytest.mark.parametrize('arch', sorted(OFFICIAL))
+def test_param_counts_match_official(arch):
+    with torch.device('meta'):
+        model = SGFormer(arch=arch)
+    c = model.stage_channels[-1]
+    params = sum(p.numel() for p in model.parameters())
+    assert params + c * 1000 + 1000 == OFFICIAL[arch][0]
+    assert len(model.state_dict()) + 2 == OFFICIAL[arch][1]
+    assert model.out_channels == ([96, 192, 384, 768] if arch == 'b' else
+                                  [64, 128, 256, 512])
+    assert model.strides == [4, 8, 16, 32]
+
+
+def test_block_layout():
+    model = SGFormer(arch=TINY)
+    for i in range(3):
+        modes = [b.attn.mode for b in getattr(model, f'block{i + 1}')]
+        assert modes == ['hs', 'sg']
+    assert model.block4[0].attn.mode == 'full'
+    assert model.block1[1].attn.f1.in_features == 196
+    assert not hasattr(model.block3[1].attn, 'f3')
+
+
+@pytest.mark.parametrize('arch,match', [
+    (dict(depths=[3, 2, 2, 1]), 'even'),
+    (dict(depths=[2, 2, 0, 1]), 'even'),
+    (dict(num_heads=[2, 3, 2, 2]), 'even'),
+    (dict(sr_ratios=[8, 4, 2, 2]), r'\[8, 4, 2, 1\]'),
+    (dict(embed_dims=[8, 16, 33, 32]), 'divisible'),
+    (dict(depths=[2, 2, 2]), '4 stages'),
+    (dict(window=7), 'valid keys'),
+])
+def test_invalid_settings(arch, match):
+    with pytest.raises(ValueError, match=match):
+        SGFormer(arch={**TINY, **arch})
+
+
+# -------------------------------------------------------------- parity ----
+@pytest.mark.parametrize('name', ['224', '224x448', '448', '896x1344'])
+def test_official_parity(fixture, name):
+    """Stage outputs and significance maps vs the official model (same
+    weights; pos_embed resized bicubic for official at sizes != 224)."""
+    model = official_model(fixture).eval()
+    report = load_state_dict_report(
+        model, model.convert_official(official_state_dict(fixture)))
+    assert len(report.loaded) == report.total and not report.unexpected
+    maps = significance_maps(model)
+    case = fixture['cases'][name]
+    with torch.no_grad():
+        outs = model(case_input(case))
+    for out, ref, step in zip(outs, case['outputs'], case['steps']):
+        torch.testing.assert_close(out[..., ::step, ::step], ref, rtol=0,
+                                   atol=1e-4)
+    for sig, ref, step in zip(maps, case['maps'], case['steps']):
+        torch.testing.assert_close(sig[..., ::step, ::step], ref, rtol=0,
+                                   atol=1e-7)
+
+
+def test_official_checkpoint_prefers_ema(fixture, tmp_path):
+    """A timm CheckpointSaver file: ``state_dict_ema`` wins, ``head.*`` and
+    the top-level ``pos_embed`` are handled, every tensor is matched."""
+    sd = official_state_dict(fixture)
+    assert 'pos_embed' in sd and 'head.weight' in sd
+    noisy = {k: v + 1 for k, v in sd.items()}
+    path = tmp_path / 'official.pth.tar'
+    torch.save({'epoch': 299, 'arch': 'sgformer_s', 'state_dict': noisy,
+                'state_dict_ema': sd, 'version': 2, 'metric': 83.2,
+                'args': argparse.Namespace(model='sgformer_s')}, path)
+    model = official_model(
+        fixture, init_cfg=dict(type='Pretrained', checkpoint=str(path)))
+    model.init_weights()
+    model.eval()
+    case = fixture['cases']['224']
+    with torch.no_grad():
+        out = model(case_input(case))[-1]
+    torch.testing.assert_close(out, case['outputs'][-1], rtol=0, atol=1e-4)
+
+
+def test_convert_official_idempotent(fixture):
+    sd = official_state_dict(fixture)
+    once = SGFormer.convert_official(sd)
+    assert 'patch_embed1.pos_embed' in once and 'pos_embed' not in once
+    assert not any(k.startswith('head.') for k in once)
+    assert SGFormer.convert_official(once).keys() == once.keys()
+
+
+def test_pos_embed_resized_on_load(fixture):
+    """A 224 checkpoint loads into a 384-pretrain-size model (96x96 table),
+    bicubic, and the report lists it."""
+    model = official_model(fixture, pretrain_img_size=384)
+    report = load_state_dict_report(
+        model, model.convert_official(official_state_dict(fixture)))
+    assert report.resized == ['patch_embed1.pos_embed']
+    assert len(report.loaded) == report.total
+    assert model.patch_embed1.pos_embed.shape == (1, 96 * 96, 16)
+
+
+def test_pos_embed_cache():
+    model = SGFormer(arch=TINY).eval()
+    stem = model.patch_embed1
+    with torch.no_grad():
+        a = stem.resized_pos_embed((10, 12))
+        assert stem.resized_pos_embed((10, 12)) is a
+        stem.pos_embed.add_(1)  # an optimizer step: the cache refreshes
+        b = stem.resized_pos_embed((10, 12))
+    assert b is not a
+    torch.testing.assert_close(b, a + 1, rtol=1e-5, atol=1e-5)
+    pos = stem.resized_pos_embed((10, 12))  # grad mode: never cached
+    assert pos.requires_grad and not stem._pos_cache
+
+
+# ------------------------------------------------------------ any size ----
+@pytest.mark.parametrize('size', [(1, 1), (7, 7), (31, 31), (1, 45),
+                                  (45, 1), (97, 131), (128, 128),
+                                  (100, 167)])
+def test_any_size(size):
+    model = SGFormer(arch=TINY).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(2, 3, *size))
+    for out, s in zip(outs, model.strides):
+        assert out.shape[2:] == tuple(-(-n // s) for n in size)
+        assert torch.isfinite(out).all()
+
+
+def test_window_padding_invariance():
+    """A real token's output and significance do not depend on how much
+    padding follows it, and each window's real tokens receive a total
+    significance of 1 (padding receives none)."""
+    torch.manual_seed(0)
+    hw = (10, 12)
+    q, k, v = (torch.randn(2, 120, 3, 4) for _ in range(3))
+    ref, ref_sig = sg.local_window_attention(q, k, v, hw, 0.5)
+    for padded in [(14, 14), (21, 14), (14, 28), (28, 35)]:
+        out, sig = sg.local_window_attention(q, k, v, hw, 0.5,
+                                             padded_hw=padded)
+        torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
+        torch.testing.assert_close(sig, ref_sig, rtol=0, atol=1e-7)
+    # windows: rows [0, 7) and [7, 10), cols [0, 7) and [7, 12)
+    for rows in (slice(0, 7), slice(7, 10)):
+        for cols in (slice(0, 7), slice(7, 12)):
+            total = ref_sig[:, rows, cols].sum((1, 2))
+            torch.testing.assert_close(total, torch.ones(2))
+    # changing real tokens outside a window leaves it untouched
+    k2 = k.clone().view(2, 10, 12, 3, 4)
+    k2[:, 7:] += 1
+    out2, _ = sg.local_window_attention(q, k2.view_as(k), v, hw, 0.5)
+    torch.testing.assert_close(out2.view(2, 10, 12, -1)[:, :7],
+                               ref.view(2, 10, 12, -1)[:, :7])
+
+
+def test_sg_partial_runs():
+    """SG ranks real tokens only; a segment that is not a multiple of its
+    run length ends in a shorter run, zero-filled (official segments)."""
+    attn = sg.SGAttention(16, 2, 'sg', sr_ratio=2)
+    x = torch.randn(1, 15, 16)  # 3x5: odd segments, partial runs
+    sig = torch.rand(1, 3, 5)
+    order = torch.sort(sig.reshape(1, 15), dim=1)[1]
+    seq = attn._aggregate(x, order)
+    assert seq.shape == (1, 4 + 8, 16)  # ceil(7 / 2) + 8 / 1
+    # the partial run is the run of the real tokens with zeros after them
+    last = x[0, order[0, 6]] * attn.f1.weight[0, 0] + attn.f1.bias
+    torch.testing.assert_close(seq[0, 3], last)
+
+
+def test_significance_chunks_match():
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 2, 300, 8), torch.randn(2, 2, 40, 8)
+    full = sg.received_attention(q, k, 0.3)
+    ref = ((q @ k.transpose(-2, -1)) * 0.3).softmax(-1).mean((1, 2))
+    torch.testing.assert_close(full, ref)
+    chunked = sg.received_attention(q, k, 0.3, chunk=2 * 2 * 40 * 7)
+    torch.testing.assert_close(chunked, full, rtol=1e-5, atol=1e-8)
+    torch.testing.assert_close(full.sum(-1), torch.ones(2))
+
+
+def test_no_attention_matrix_saved_for_backward():
+    """No tensor with one entry per (query, key) pair of a global attention
+    is kept for backward, and none for the significance map."""
+    model = SGFormer(arch=TINY, out_indices=(0, )).train()
+    saved = []
+
+    def pack(t):
+        saved.append(tuple(t.shape))
+        return t
+
+    x = torch.rand(1, 3, 112, 112)  # stage 1: 28x28 tokens, 9 keys (HS)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)[0]
+    out.sum().backward()
+    n = 28 * 28
+    sg_keys = -(-(n // 4) // 196) + -(-(n // 2) // 56) + -(-(n // 4) // 28)
+    assert sg_keys == 1 + 7 + 7
+    assert saved
+    for shape in saved:
+        numel = torch.Size(shape).numel()
+        assert numel not in (n * 9, n * sg_keys), shape
+
+
+# ------------------------------------------------------------ LR decay ----
+def test_layer_decay_constructor():
+    model = nn.Module()
+    model.backbone = SGFormer(arch=TINY)
+    optimizer = build_optim_wrapper(model, dict(
+        optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
+        constructor='mmhybrid.LayerDecayOptimWrapperConstructor',
+        paramwise_cfg=dict(decay_rate=0.5, num_layers=6))).optimizer
+    names = {id(p): n for n, p in model.named_parameters()}
+    lrs = {names[id(p)]: (g['lr'], g['weight_decay'])
+           for g in optimizer.param_groups for p in g['params']}
+    assert len(lrs) == len(names)
+    # 8 layer ids: the stem (with pos_embed, not decayed) is layer 0
+    assert lrs['backbone.patch_embed1.pos_embed'] == (1e-3 * 0.5**7, 0.)
+    assert lrs['backbone.patch_embed1.conv.0.c.weight'][0] == 1e-3 * 0.5**7
+    assert lrs['backbone.block1.1.attn.f1.weight'] == (1e-3 * 0.5**6, 0.05)
+    assert lrs['backbone.block4.0.attn.kv.weight'][0] == 1e-3 * 0.5
+    # norm{i} feeds the next stage: it decays with its stage's last block
+    assert lrs['backbone.norm2.weight'] == (1e-3 * 0.5**5, 0.)
+    bb = model.backbone
+    assert bb.param_position('patch_embed3.conv1.c.weight') == (2, -1)
+    assert bb.param_position('block3.1.attn.f1.weight') == (2, 1)
+    assert bb.param_position('norm2.weight') == (1, 1)
+
+
+def test_sincos_init_matches_official(fixture):
+    """The fixture's pos_embed is the official sin-cos table (fp16)."""
+    table = sg.sincos_pos_embed(16, 56)
+    assert torch.equal(table.half(), fixture['state_dict']['pos_embed'])
+    model = SGFormer(arch=TINY)
+    model.init_weights()
+    torch.testing.assert_close(model.patch_embed1.pos_embed,
+                               sg.sincos_pos_embed(8, 56))
