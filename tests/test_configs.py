@@ -1,8 +1,9 @@
 """Tests of the configs under configs/.
 
 - Every config parses, uses no 2.x keys and imports mmhybrid.
-- Every model config (``configs/hornet/``, ``configs/acmix/``) is named by
-  the scheme ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
+- Every model config (``configs/hornet/``, ``configs/acmix/``,
+  ``configs/hatnet/``, ``configs/transcnn/``) is named by the scheme
+  ``<framework>_<model>_<variant>[_<neck/head>]_<schedule>.py``,
   and its name agrees with its content (framework, backbone type and arch,
   official checkpoint or none, global-filter sizes, recipe, schedule, batch
   size); the per-model expectations are in ``MODEL_SPECS``.
@@ -76,6 +77,15 @@ OFFICIAL_PARAMS = {
     ('hornet', 'upernet'):
     dict(t=52, t_gf=55, s=81, s_gf=85, b=121, b_gf=126, l=232, l_gf=239),
 }
+#: Official ImageNet checkpoints of HAT-Net (v2, README) and TransCNN (v1,
+#: README at ecd76b5); never the other version's file (spec §2.1).
+HMHSA_CHECKPOINTS = {
+    'hatnet': 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/'
+    'HAT-Net_{}.pth',
+    'transcnn': 'https://github.com/yun-liu/TransCNN/releases/download/'
+    'v1.0/TransCNN-{}.pth',
+}
+HMHSA_LONG = dict(t='Tiny', s='Small', m='Medium', l='Large')
 DET_FAMILIES = ('mask_rcnn_{}_1x', 'mask_rcnn_{}_3x',
                 'cascade_mask_rcnn_{}_3x', 'retinanet_{}_1x')
 SEG_FAMILIES = ('upernet_{}_160k', 'semantic_fpn_{}_80k')
@@ -95,6 +105,68 @@ def _acmix_files() -> set:
     for v in ('r50', 'swin_t', 'swin_s'):
         names |= {f.format(f'acmix_{v}') for f in DET_FAMILIES + SEG_FAMILIES}
     return names
+
+
+def _lsla_files() -> set:
+    return {f.format('lsla_t') for f in DET_FAMILIES + SEG_FAMILIES}
+
+
+#: Tables of ViT-LSLA that no recipe may decay (the relative position bias
+#: table is in the Swin recipes already).
+LSLA_NO_DECAY = ('relative_position_bias_table', 'dynamic_scale_table',
+                 'outer_bias_table', 'norm', '.bn.')
+
+
+def _check_lsla(parts: Dict[str, str], cfg: Config) -> None:
+    """ViT-LSLA: the Swin-T recipes of mmdet / mmseg, from scratch (no
+    weights exist), no weight decay on norms and any of the three tables."""
+    backbone = cfg.model.backbone
+    assert backbone.type == 'mmhybrid.ViTLSLA'
+    assert backbone.arch == parts['variant']
+    assert backbone.init_cfg is None
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+    for key in LSLA_NO_DECAY:
+        assert keys[key] == dict(decay_mult=0.), key
+
+
+def _hmhsa_files(model: str) -> set:
+    return {f.format(f'{model}_{v}') for v in HMHSA_LONG
+            for f in DET_FAMILIES + SEG_FAMILIES}
+
+
+def _check_hmhsa(parts: Dict[str, str], cfg: Config) -> None:
+    """HAT-Net / TransCNN: the right version's release, new GN output norms,
+    PVT's optimizers for the 1x / Semantic FPN recipes, frozen BN statistics
+    (TransCNN detection) or SyncBN (TransCNN segmentation), and DDP without
+    find_unused_parameters."""
+    model = cfg.model
+    backbone = model.backbone
+    name, variant = parts['model'], parts['variant']
+    seg = model.type == 'EncoderDecoder'
+    assert backbone.type == ('mmhybrid.HATNet' if name == 'hatnet' else
+                             'mmhybrid.TransCNN')
+    assert backbone.arch == variant
+    assert backbone.init_cfg == dict(
+        type='Pretrained',
+        checkpoint=HMHSA_CHECKPOINTS[name].format(HMHSA_LONG[variant]))
+    assert backbone.out_norm_cfg == dict(type='GN', num_groups=1, eps=1e-6)
+    assert backbone.drop_path_rate == (0.1 if variant in 'ts' else 0.2)
+    if name == 'transcnn':
+        assert backbone.norm_cfg.type == ('SyncBN' if seg else 'BN')
+        assert backbone.norm_eval is (not seg)
+    else:
+        assert 'norm_cfg' not in backbone
+    optimizer = cfg.optim_wrapper.optimizer
+    assert optimizer.type == 'AdamW'
+    framework, schedule = parts['framework'], parts['schedule']
+    if schedule == '1x' or framework == 'semantic_fpn':  # PVT's recipes
+        assert (optimizer.lr, optimizer.weight_decay) == (1e-4, 1e-4)
+    elif framework == 'upernet':
+        assert (optimizer.lr, optimizer.weight_decay) == (6e-5, 0.01)
+    else:
+        assert (optimizer.lr, optimizer.weight_decay) == (1e-4, 0.05)
+    assert not cfg.get('find_unused_parameters', False)
 
 
 def _check_hornet(parts: Dict[str, str], cfg: Config) -> None:
@@ -229,10 +301,27 @@ MODEL_SPECS = {
         files=_sgformer_files,
         batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
         check=_check_sgformer),
+    'lsla': dict(
+        variants=('t', ),
+        extras={},
+        files=_lsla_files,
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_lsla),
 }
+#: mmpretrain classifiers (the paper's own setting), tested on their own.
+CLS_CONFIGS = [p for p in CONFIGS
+               if osp.basename(p).startswith('classifier_')]
+for _model in HMHSA_CHECKPOINTS:
+    MODEL_SPECS[_model] = dict(
+        variants=tuple(HMHSA_LONG),
+        extras={},
+        files=lambda _m=_model: _hmhsa_files(_m),
+        batch_size=lambda variant, seg: 2,  # 8 GPUs x 2
+        check=_check_hmhsa)
 MODEL_CONFIGS = [
     p for p in CONFIGS
-    if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)]
+    if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)
+    and p not in CLS_CONFIGS]
 
 
 def _alternatives(words) -> str:
@@ -296,6 +385,8 @@ def build_meta(cfg: Config) -> torch.nn.Module:
 
 def consumers(model_cfg) -> List[tuple]:
     """(name, in_channels, in_index) of what reads the backbone's outputs."""
+    if model_cfg.type == 'ImageClassifier':  # pooled last output
+        return [('head', [model_cfg.head.in_channels], None)]
     if model_cfg.get('neck'):
         neck = model_cfg.neck
         return [('neck', list(neck.in_channels), None)]
@@ -423,6 +514,11 @@ def tiny_arch(backbone) -> Dict[str, Any]:
     if kind == 'SGFormer':  # one HS + SG pair per stage
         return dict(embed_dims=[8, 16, 16, 16], num_heads=[2, 2, 2, 2],
                     depths=[2, 2, 2, 1])
+    if kind == 'ViTLSLA':  # two blocks in stage 0: a shifted one too
+        return dict(embed_dims=8, depths=[2, 1, 1, 1], num_heads=[1, 1, 1, 1])
+    if kind in ('HATNet', 'TransCNN'):  # the variant's grids and ratios
+        return dict(dims=[8, 16, 32, 48], head_dim=8, depths=[1, 1, 1, 1],
+                    expansions=[2, 2, 2, 2])
     raise NotImplementedError(f'no tiny arch for {backbone.type}')
 
 
@@ -548,6 +644,10 @@ FAMILY_CONFIGS = [
     'configs/acmix/semantic_fpn_acmix_swin_t_80k.py',
     'configs/sgformer/mask_rcnn_sgformer_s_1x.py',
     'configs/sgformer/upernet_sgformer_s_160k.py',
+    'configs/lsla/mask_rcnn_lsla_t_1x.py',
+    'configs/lsla/upernet_lsla_t_160k.py',
+    'configs/hatnet/mask_rcnn_hatnet_t_1x.py',
+    'configs/transcnn/semantic_fpn_transcnn_t_80k.py',
 ]
 VAL_METRICS = {'mmdet': 'coco/bbox_mAP', 'mmseg': 'mIoU'}
 
@@ -600,3 +700,69 @@ def test_train_tool_runs_cascade_s_3x(config, toy_roots, tmp_path):
     assert 'Epoch(train) [1][2/2]' in log, log[-3000:]
     assert 'coco/bbox_mAP' in log
     assert osp.exists(tmp_path / 'epoch_1.pth')
+
+
+# ------------------------------------------------------- classifiers -----
+def test_classifier_configs():
+    """The paper's setting: 100 / 102 classes, ViT-LSLA-T, class folders,
+    no weight decay on the LSLA tables."""
+    assert sorted(osp.basename(p) for p in CLS_CONFIGS) == [
+        'classifier_lsla_t_ip102_300e.py',
+        'classifier_lsla_t_mini_imagenet_300e.py']
+    for path in CLS_CONFIGS:
+        cfg = _load(path)
+        classes = 102 if 'ip102' in path else 100
+        assert cfg.model.head.num_classes == classes
+        assert cfg.data_preprocessor.num_classes == classes
+        assert cfg.model.backbone.type == 'mmhybrid.ViTLSLA'
+        for loader in ('train_dataloader', 'val_dataloader'):
+            assert cfg[loader].dataset.type == 'CustomDataset'
+            assert cfg[loader].dataset.data_root == cfg.data_root
+        keys = cfg.optim_wrapper.paramwise_cfg.custom_keys
+        for key in TABLE_KEYS:
+            assert keys[key] == dict(decay_mult=0.), key
+
+
+TABLE_KEYS = ('.relative_position_bias_table', '.dynamic_scale_table',
+              '.outer_bias_table')
+
+
+def test_classifier_trains_on_a_class_folder(tmp_path, one_thread):
+    """A few steps of the Mini-ImageNet config on a generated class folder
+    (tiny backbone, 64-pixel crops), then a validation."""
+    from mmengine.runner import Runner
+
+    from mmhybrid.utils.setup_env import set_data_root
+    from mmhybrid.utils.toy_data import make_cls_folder
+    root = str(tmp_path / 'cls')
+    make_cls_folder(root, num_classes=3, num_train=4, num_val=2)
+    cfg = load('configs/lsla/classifier_lsla_t_mini_imagenet_300e.py')
+    cfg.model.backbone.arch = tiny_arch(cfg.model.backbone)
+    cfg.merge_from_dict({
+        'model.head.in_channels': 64,
+        'train_dataloader.batch_size': 4,
+        'val_dataloader.batch_size': 4,
+        'test_dataloader.batch_size': 4,
+        'train_cfg.max_epochs': 1,
+        'default_hooks.logger.interval': 1,
+    })
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[loader].num_workers = 0
+        cfg[loader].persistent_workers = False
+        for t in cfg[loader].dataset.pipeline:
+            if t.type in ('RandomResizedCrop', 'ResizeEdge'):
+                t.scale = 64 if t.type == 'RandomResizedCrop' else 72
+            if t.type == 'CenterCrop':
+                t.crop_size = 64
+    assert set_data_root(cfg, root) >= 2
+    # one epoch: the warm-up only (the cosine phase starts at epoch 20)
+    cfg.param_scheduler = cfg.param_scheduler[:1]
+    cfg.param_scheduler[0].end = 1
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.launcher = 'none'
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 3  # 12 images, 4 per step
+    hub = runner.message_hub
+    assert math.isfinite(hub.get_scalar('train/loss').current())
+    assert 'val/accuracy/top1' in hub.log_scalars, sorted(hub.log_scalars)

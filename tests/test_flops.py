@@ -1,11 +1,23 @@
-"""FLOP counting of the ops fvcore misses (mmhybrid.utils.flops)."""
+"""FLOP counting of the ops fvcore misses (mmhybrid.utils.flops), MACs vs
+FLOPs in the analysis tools, and classification heads on any scope's
+backbone."""
+import importlib.util
+import json
 import math
+import os
+import os.path as osp
+import subprocess
+import sys
 
+import pytest
 import torch
 import torch.nn as nn
 
 import mmhybrid  # noqa: F401
 from mmhybrid.registry import MODELS
+from mmhybrid.utils.analysis import (build_target, count_macs,
+                                     last_stage_channels, macs_to_flops,
+                                     make_step, time_step)
 from mmhybrid.utils.flops import flop_analyzer
 
 
@@ -64,3 +76,116 @@ def test_elementwise_option():
     x = torch.rand(1, 4, 8, 8)
     assert count(Gate(), x)[0] == 0
     assert count(Gate(), x, elementwise=True)[0] == x.numel()
+
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+#: Other scopes' backbones (small settings) and their last-stage channels.
+FOREIGN = {
+    'mmdet.ResNet': (dict(depth=18, base_channels=8, stem_channels=8), 64),
+    'mmdet.SwinTransformer': (dict(embed_dims=16, depths=(1, 1, 1, 1),
+                                   num_heads=(1, 1, 1, 1)), 128),
+    'mmpretrain.ConvNeXt': (dict(arch=dict(depths=[1, 1, 1, 1],
+                                           channels=[8, 16, 32, 48])), 48),
+}
+
+
+@pytest.mark.parametrize('target', sorted(FOREIGN))
+def test_num_classes_head_on_any_scope(target):
+    kwargs, channels = FOREIGN[target]
+    model, _ = build_target(target, None, 7, kwargs)
+    assert last_stage_channels(model.backbone) == channels
+    assert model.fc.in_features == channels
+    assert model(torch.rand(2, 3, 64, 64)).shape == (2, 7)
+    flops, unsupported = count(model.eval(), torch.rand(1, 3, 64, 64))
+    assert flops > 0
+
+
+@pytest.mark.parametrize('target,kwargs,params', [
+    ('mmdet.ResNet', dict(depth=50), 25_557_032),  # torchvision's count
+    ('mmdet.SwinTransformer', dict(), 28.29e6),  # Swin-T: 28.29M (+4 norms)
+    ('mmpretrain.ConvNeXt', dict(arch='tiny'), 28_589_128),
+])
+def test_num_classes_head_on_the_baselines(target, kwargs, params):
+    """The three baselines with the papers' 1000-class head."""
+    model, _ = build_target(target, None, 1000, kwargs)
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(
+        params, rel=2e-4)
+
+
+def test_get_flops_cli_foreign_backbone_with_head():
+    """The command of the README that used to fail on out_channels."""
+    kwargs, _ = FOREIGN['mmdet.SwinTransformer']
+    path = os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path}
+    proc = subprocess.run(
+        [sys.executable, 'tools/analysis_tools/get_flops.py',
+         'mmdet.SwinTransformer', '--num-classes', '100', '--shape', '64',
+         '--json', '--kwargs', 'embed_dims=16', 'depths=(1,1,1,1)',
+         'num_heads=(1,1,1,1)'],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result['flops'] == 2 * result['macs'] > 0
+    assert result['gmacs'] == round(result['macs'] / 1e9, 2)
+
+
+def test_units_macs_vs_flops():
+    assert macs_to_flops(3) == 6
+    # an n x n matmul is n^3 MACs for the counter and 2 n^3 FLOPs for the
+    # peak: the two must not be mixed
+    n = 64
+
+    class MatMul(nn.Module):
+
+        def forward(self, x):
+            return x @ x
+
+    macs, _ = count(MatMul(), torch.rand(n, n))
+    assert macs == n**3
+
+
+def test_benchmark_ratio_of_a_pure_matmul_is_about_one():
+    """A model that is one matmul runs at the matmul peak: MACs converted to
+    FLOPs over its time, against 2 n^3 / t of the same matmul, is ~1 (it
+    was 0.5 when MACs were divided by FLOP/s)."""
+    spec = importlib.util.spec_from_file_location(
+        'benchmark', osp.join(ROOT, 'tools', 'analysis_tools',
+                              'benchmark.py'))
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    n = 512
+
+    class MatMul(nn.Module):
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.rand(n, n))
+
+        def forward(self, x):
+            return x.flatten(0, 2) @ self.w
+
+    model, x = MatMul(), torch.rand(1, 1, n, n)
+    macs, _ = count_macs(model, x)
+    assert macs == n**3
+    # interleaved, so that the load of a shared machine hits both alike
+    step, a, b = make_step(model, x, 'fwd'), torch.rand(n, n), torch.rand(
+        n, n)
+    t_model, t_matmul = [], []
+    for _ in range(40):
+        t_model.append(time_step(step))
+        t_matmul.append(time_step(lambda: a @ b))
+    peak = macs_to_flops(n**3) / min(t_matmul)  # as matmul_peak_flops
+    # ~1; loose for a loaded machine, but MACs / FLOP/s would give ~0.5
+    ratio = macs_to_flops(macs) / min(t_model) / peak
+    assert 0.6 < ratio < 2, ratio
+
+    # the tool reports the same ratio, in the same units
+    r = benchmark.benchmark(model, (1, 1, n, n), mode='fwd', runs=5,
+                            warmup=1, peak_flops=peak)
+    assert r['gmacs'] == round(n**3 / 1e9, 3)
+    assert r['achieved_gflop_per_s'] == pytest.approx(
+        macs_to_flops(n**3) / r['median_s'] / 1e9, rel=0.01)
+    assert r['ratio_to_peak'] == pytest.approx(
+        macs_to_flops(n**3) / r['median_s'] / peak, rel=0.01)
+    assert r['matmul_peak_gflop_per_s'] == round(peak / 1e9, 1)

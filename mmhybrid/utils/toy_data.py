@@ -16,6 +16,10 @@ colours, with occlusions, on textured backgrounds.
   150 is stored as ``c + 1``); shapes and background use the classes in
   :data:`ADE_SHAPE_CLASSES`.
 
+- ImageNet-style classification folders (``make_cls_folder``):
+  ``{train,val}/<class>/*.jpg``, what mmpretrain's ``CustomDataset`` reads
+  (e.g. Mini-ImageNet, IP102); class ``c`` is a shape in a colour of its own.
+
 Make them with ``python tools/misc/make_toy_data.py data/``.
 """
 import json
@@ -169,6 +173,31 @@ def make_ade(root: str, num_train: int = 64, num_val: int = 16,
             name = f'{prefix}_{i + 1:08d}'
             cv2.imwrite(osp.join(img_dir, f'{name}.jpg'), img)
             cv2.imwrite(osp.join(ann_dir, f'{name}.png'), label)
+
+
+def make_cls_folder(root: str, num_classes: int = 4,
+                    num_train: int = 4, num_val: int = 2,
+                    size: Tuple[int, int] = (64, 64), seed: int = 2) -> None:
+    """Write an ImageNet-style classification folder under ``root``:
+    ``{train,val}/class_{c:03d}/*.jpg``, ``num_train`` / ``num_val`` images
+    per class; class ``c`` is one big shape (``SHAPES[c % 3]``) in a colour
+    of its own on a textured background."""
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(30, 225, (num_classes, 3))
+    h, w = size
+    for split, num in (('train', num_train), ('val', num_val)):
+        for c in range(num_classes):
+            out = osp.join(root, split, f'class_{c:03d}')
+            os.makedirs(out, exist_ok=True)
+            for i in range(num):
+                img = _texture(rng, h, w)
+                poly = _polygon(rng, SHAPES[c % len(SHAPES)], h, w)
+                mask = np.zeros((h, w), np.uint8)
+                cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+                colour = np.clip(colours[c] + rng.normal(0, 15, 3), 0, 255)
+                img[mask.astype(bool)] = colour
+                cv2.imwrite(osp.join(out, f'{i:06d}.jpg'),
+                            img.astype(np.uint8))
 
 
 def make_toy_data(out_dir: str, **kwargs) -> Dict[str, str]:

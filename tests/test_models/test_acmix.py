@@ -13,8 +13,8 @@ from mmhybrid.models.backbones.acmix import (ACmix, ResNetACmix, SwinACmix,
                                              WindowACmix,
                                              local_window_attention,
                                              position_grid, reflect_pad2d,
-                                             shift_kernel,
-                                             window_attention_mask)
+                                             shift_kernel)
+from mmhybrid.models.layers.swin import window_attention_mask
 from mmhybrid.models.utils import load_pretrained, load_state_dict_report
 
 DATA = osp.join(osp.dirname(osp.dirname(__file__)), 'data', 'acmix')

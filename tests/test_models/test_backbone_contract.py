@@ -30,6 +30,18 @@ TINY = {
     'SGFormer': dict(arch=dict(embed_dims=[8, 16, 32, 32],
                                num_heads=[2, 2, 2, 2], depths=[2, 2, 2, 1]),
                      drop_path_rate=0.),
+    'ViTLSLA': dict(arch=dict(embed_dims=16, depths=[2, 2, 2, 2],
+                              num_heads=[2, 2, 4, 4]),
+                    drop_path_rate=0.),
+    'HATNet': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
+                             depths=[1, 1, 1, 1], expansions=[2, 2, 2, 2])),
+    # the paper's H-MHSA (scoped name keeps the key unique)
+    'mmhybrid.HATNet': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
+                                      depths=[1, 1, 1, 1],
+                                      expansions=[2, 2, 2, 2]),
+                            attn_mode='paper'),
+    'TransCNN': dict(arch=dict(dims=[8, 16, 32, 48], head_dim=8,
+                               depths=[1, 1, 1, 1], expansions=[2, 2, 2, 2])),
 }
 #: input sizes: square, non-square, odd, tiny (down to one pixel, smaller
 #: than any window or stride), 1xN / Nx1 strips, detection-like (scaled down).

@@ -1,13 +1,18 @@
-"""Parameters and FLOPs of a backbone or a whole det/seg config.
+"""Parameters and MACs of a backbone or a whole det/seg config.
 
     # HorNet-T with a 1000-class head at 224 (how the papers count):
     python tools/analysis_tools/get_flops.py HorNet --arch t --num-classes 1000
+    # other scopes' backbones too (the head's width comes from a dry run):
+    python tools/analysis_tools/get_flops.py mmdet.SwinTransformer \
+        --num-classes 1000
     # a whole detector at 1280x800:
     python tools/analysis_tools/get_flops.py CONFIG --shape 800 1280
 
-FLOPs are multiply-adds (fvcore convention), including FFTs and fused
-attention (see mmhybrid.utils.flops); --elementwise also counts element-wise
-products and sums.
+The count is in multiply-accumulates (MACs, fvcore's convention), which is
+what the papers (and mmdet / mmpretrain model zoos) call "FLOPs"; real
+floating-point operations are twice that (also printed). FFTs and fused
+attention are counted (see mmhybrid.utils.flops); --elementwise also counts
+element-wise products and sums.
 """
 import argparse
 import json
@@ -16,7 +21,7 @@ import torch
 from mmengine.analysis import parameter_count
 from mmengine.config import DictAction
 
-from mmhybrid.utils.analysis import build_target
+from mmhybrid.utils.analysis import build_target, macs_to_flops
 from mmhybrid.utils.flops import flop_analyzer
 
 
@@ -49,17 +54,21 @@ def main():
         analyzer = flop_analyzer(model, (x, ), elementwise=args.elementwise)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
-        flops = analyzer.total()
+        macs = analyzer.total()
         unsupported = dict(analyzer.unsupported_ops())
     params = parameter_count(model)['']
+    flops = macs_to_flops(macs)
     result = dict(model=desc, input=[1, 3, h, w], params=params,
-                  params_m=round(params / 1e6, 2), flops=flops,
+                  params_m=round(params / 1e6, 2), macs=macs,
+                  gmacs=round(macs / 1e9, 2), flops=flops,
                   gflops=round(flops / 1e9, 2), uncounted_ops=unsupported)
     if args.json:
         print(json.dumps(result))
         return
     print(f'model: {desc}\ninput: 1x3x{h}x{w}\n'
-          f'params: {params / 1e6:.2f} M\nFLOPs: {flops / 1e9:.2f} G')
+          f'params: {params / 1e6:.2f} M\n'
+          f'GMACs (the papers\' "FLOPs"): {macs / 1e9:.2f} G\n'
+          f'real GFLOPs (2 x MACs): {flops / 1e9:.2f} G')
     if unsupported:
         print(f'ops not counted: {unsupported}')
 

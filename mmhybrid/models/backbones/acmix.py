@@ -84,7 +84,6 @@ ResNet Kaiming loop overwrites it (kept here on purpose: that is how the
 official ResNet-ACmix trains). ``dep_conv`` has no bias (the official
 ``reset_parameters`` deletes it) and ``rate1 = rate2 = 0.5``.
 """
-import math
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple, Union
 
@@ -97,7 +96,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
-from .base_backbone import BaseBackbone
+from ..layers.swin import (PatchMerging, SwinStagesMixin,
+                           resize_relative_table)
+from .base_backbone import BaseBackbone, Stage
 
 # --------------------------------------------------------------- helpers ----
 
@@ -638,39 +639,6 @@ class WindowACmix(nn.Module):
                 f'window_size={self.window_size}')
 
 
-def window_attention_mask(h: int, w: int, window_size: int, shift: int,
-                          device: torch.device) -> Optional[Tensor]:
-    """Mask (0 / -100) of the windows of an ``h x w`` map padded to window
-    multiples and rolled by ``-shift``: tokens attend only within their
-    shift region (the official Swin rule) and never to padding.
-
-    Returns:
-        Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
-    """
-    ws = window_size
-    hp, wp = h + (-h) % ws, w + (-w) % ws
-    if not shift and (hp, wp) == (h, w):
-        return None
-    region = torch.zeros(hp, wp, device=device)
-    if shift:
-        for i, rows in enumerate((slice(0, -ws), slice(-ws, -shift),
-                                  slice(-shift, None))):
-            for j, cols in enumerate((slice(0, -ws), slice(-ws, -shift),
-                                      slice(-shift, None))):
-                region[rows, cols] = 3 * i + j
-    # padding (rows >= h / cols >= w before the roll) is its own region
-    pad = torch.zeros(hp, wp, dtype=torch.bool, device=device)
-    pad[h:] = True
-    pad[:, w:] = True
-    if shift:
-        pad = torch.roll(pad, (-shift, -shift), (0, 1))
-    region[pad] = -1
-    region = region.view(hp // ws, ws, wp // ws, ws).transpose(1, 2)
-    region = region.reshape(-1, ws * ws)
-    mask = region.unsqueeze(1) - region.unsqueeze(2)
-    return mask.ne(0).float() * -100.
-
-
 class SwinACmixBlock(nn.Module):
     """Swin block with :class:`WindowACmix` (pre-norm, MLP ratio 4).
 
@@ -721,30 +689,6 @@ class SwinACmixBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
-class PatchMerging(nn.Module):
-    """Swin patch merging: 2x2 neighbours (official order), LN, Linear.
-
-    Odd maps are zero-padded on the right/bottom (as mmdet).
-
-    Args:
-        in_channels (int): Input channels; the output has twice as many.
-    """
-
-    def __init__(self, in_channels: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(4 * in_channels)
-        self.reduction = nn.Linear(4 * in_channels, 2 * in_channels,
-                                   bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[1:3]
-        if h % 2 or w % 2:
-            x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
-        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2],
-                       x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
-        return self.reduction(self.norm(x))
-
-
 class PatchEmbed(nn.Module):
     """4x4 patch embedding + LN; inputs are zero-padded to multiples of 4.
 
@@ -771,19 +715,8 @@ class PatchEmbed(nn.Module):
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 
-class _SwinStage(nn.Module):
-    """Patch merging (stages after the first) and the blocks of a stage."""
-
-    def __init__(self, downsample: Optional[nn.Module],
-                 blocks: List[nn.Module]) -> None:
-        super().__init__()
-        if downsample is not None:
-            self.downsample = downsample
-        self.blocks = nn.ModuleList(blocks)
-
-
 @MODELS.register_module()
-class SwinACmix(BaseBackbone):
+class SwinACmix(SwinStagesMixin, BaseBackbone):
     """Swin-ACmix backbone: Swin Transformer with :class:`WindowACmix` in
     every block, for dense prediction (any input size, 4 outputs).
 
@@ -855,7 +788,7 @@ class SwinACmix(BaseBackbone):
                 for j in range(depth)
             ]
             self.stages.append(
-                _SwinStage(PatchMerging(dims[i - 1]) if i else None, blocks))
+                Stage(PatchMerging(dims[i - 1]) if i else None, blocks))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
         self.stage_channels = dims
@@ -878,34 +811,6 @@ class SwinACmix(BaseBackbone):
 
     def forward_stem(self, x: Tensor) -> Tensor:
         return self.stem(x)
-
-    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
-        stage = self.stages[i]
-        if i > 0:
-            x = stage.downsample(x)
-        h, w = x.shape[1:3]
-        ws = self.window_size
-        # official rule: no shift when the window covers the map's short side
-        shift = ws // 2 if min(h, w) > ws else 0
-        masks = {0: window_attention_mask(h, w, ws, 0, x.device)}
-        if shift and len(stage.blocks) > 1:
-            masks[shift] = window_attention_mask(h, w, ws, shift, x.device)
-        for block in stage.blocks:
-            s = shift if block.shift_size else 0
-            x = self.run_block(block, x, s, masks[s])
-        norm = getattr(self, f'norm{i}', None)
-        out = norm(x) if norm is not None else x
-        return x, out.permute(0, 3, 1, 2)
-
-    def param_position(self, name: str) -> Tuple[Optional[int], int]:
-        parts = name.split('.')
-        if parts[0] == 'stem':
-            return 0, -1
-        if parts[0] == 'stages':
-            if parts[2] == 'downsample':
-                return int(parts[1]), -1
-            return int(parts[1]), int(parts[3])
-        return None, 0
 
     @classmethod
     def convert_official(cls, state_dict: Dict[str, Tensor]
@@ -945,13 +850,6 @@ class SwinACmix(BaseBackbone):
                          target: Tensor) -> Optional[Tensor]:
         """Resize a relative position bias table to another window size
         (bicubic, as mmpretrain); None for anything else."""
-        if not key.endswith('relative_position_bias_table') or \
-                value.shape[1] != target.shape[1]:
+        if not key.endswith('relative_position_bias_table'):
             return None
-        src, dst = math.isqrt(value.shape[0]), math.isqrt(target.shape[0])
-        if src * src != value.shape[0] or dst * dst != target.shape[0]:
-            return None
-        table = value.float().T.reshape(1, -1, src, src)
-        table = F.interpolate(table, size=(dst, dst), mode='bicubic',
-                              align_corners=False)
-        return table.reshape(-1, dst * dst).T.to(value.dtype)
+        return resize_relative_table(value, target)

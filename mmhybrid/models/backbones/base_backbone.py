@@ -40,6 +40,25 @@ from ..utils.checkpoint import load_pretrained
 ArchType = Union[str, Dict]
 
 
+class Stage(nn.Module):
+    """A stage of the common layout: ``downsample`` (stages after the first;
+    omitted when None) then ``blocks``. :meth:`BaseBackbone.param_position`
+    knows this layout (``stem``, ``stages.i.downsample``,
+    ``stages.i.blocks.j``).
+
+    Args:
+        downsample (nn.Module, optional): Runs before the blocks.
+        blocks (list[nn.Module]): The blocks.
+    """
+
+    def __init__(self, downsample: Optional[nn.Module],
+                 blocks: List[nn.Module]) -> None:
+        super().__init__()
+        if downsample is not None:
+            self.downsample = downsample
+        self.blocks = nn.ModuleList(blocks)
+
+
 class BaseBackbone(BaseModule, metaclass=ABCMeta):
     """Base class of all mmhybrid backbones.
 
@@ -323,9 +342,13 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         return None
 
     # ------------------------------------------------------- LR decay -----
-    @abstractmethod
     def param_position(self, name: str) -> Tuple[Optional[int], int]:
         """Locate parameter ``name`` (relative to the backbone).
+
+        The default knows the :class:`Stage` layout: ``stem`` (stage 0,
+        block -1), ``stages.i.downsample`` (stage i, block -1),
+        ``stages.i.blocks.j`` (stage i, block j); anything else (output
+        norms) is outside the stages. Other layouts override it.
 
         Returns:
             tuple: ``(stage, block)``; ``block == -1`` for the part of the
@@ -333,6 +356,15 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
             downsampling layer otherwise); ``stage is None`` for parameters
             outside the stages (e.g. output norms), which get the full LR.
         """
+        parts = name.split('.')
+        if parts[0] == 'stem':
+            return 0, -1
+        if parts[0] == 'stages' and len(parts) > 3:
+            if parts[2] == 'downsample':
+                return int(parts[1]), -1
+            if parts[2] == 'blocks':
+                return int(parts[1]), int(parts[3])
+        return None, 0
 
     def get_layer_depth(self, name: str, decay_type: str = 'layer_wise',
                         num_layers: int = 12) -> Tuple[int, int]:

@@ -1,7 +1,10 @@
 from .gnconv import (GlobalLocalFilter, GnConv, GnConvModule, LayerNorm2d,
                      adapt_complex_weight)
+from .swin import (PatchMerging, SwinStagesMixin, resize_relative_table,
+                   window_attention_mask)
 
 __all__ = [
     'GlobalLocalFilter', 'GnConv', 'GnConvModule', 'LayerNorm2d',
-    'adapt_complex_weight'
+    'adapt_complex_weight', 'PatchMerging', 'SwinStagesMixin',
+    'resize_relative_table', 'window_attention_mask'
 ]

@@ -1,0 +1,10 @@
+# HAT-Net-Small, v2.0, ImageNet-1k 224x224; the rest as in _base_.
+_base_ = './retinanet_hatnet_t_1x.py'
+
+checkpoint = 'https://github.com/yun-liu/HAT-Net/releases/download/v2.0/HAT-Net_Small.pth'  # noqa
+model = dict(
+    backbone=dict(
+        arch='s',
+        drop_path_rate=0.1,
+        init_cfg=dict(checkpoint=checkpoint)),
+    neck=dict(in_channels=[64, 128, 320, 512]))

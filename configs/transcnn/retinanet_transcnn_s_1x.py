@@ -1,0 +1,10 @@
+# TransCNN-Small, v1.0, ImageNet-1k 256x256; the rest as in _base_.
+_base_ = './retinanet_transcnn_t_1x.py'
+
+checkpoint = 'https://github.com/yun-liu/TransCNN/releases/download/v1.0/TransCNN-Small.pth'  # noqa
+model = dict(
+    backbone=dict(
+        arch='s',
+        drop_path_rate=0.1,
+        init_cfg=dict(checkpoint=checkpoint)),
+    neck=dict(in_channels=[64, 128, 256, 512]))

@@ -1,0 +1,113 @@
+# Copyright (c) mmhybrid contributors. All rights reserved.
+"""Swin-style stage machinery shared by Swin-ACmix and ViT-LSLA.
+
+Stages (``Stage``: an optional :class:`PatchMerging` as ``downsample``, then
+blocks called as ``block(x, shift, mask)`` on NHWC maps); masks come from
+:func:`window_attention_mask`, which pads maps to window multiples and keeps
+padding out of every window. :class:`SwinStagesMixin` gives a backbone the
+matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
+"""
+import math
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def window_attention_mask(h: int, w: int, window_size: int, shift: int,
+                          device: torch.device) -> Optional[Tensor]:
+    """Mask (0 / -100) of the windows of an ``h x w`` map padded to window
+    multiples and rolled by ``-shift``: tokens attend only within their
+    shift region (the official Swin rule) and never to padding.
+
+    Returns:
+        Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
+    """
+    ws = window_size
+    hp, wp = h + (-h) % ws, w + (-w) % ws
+    if not shift and (hp, wp) == (h, w):
+        return None
+    region = torch.zeros(hp, wp, device=device)
+    if shift:
+        for i, rows in enumerate((slice(0, -ws), slice(-ws, -shift),
+                                  slice(-shift, None))):
+            for j, cols in enumerate((slice(0, -ws), slice(-ws, -shift),
+                                      slice(-shift, None))):
+                region[rows, cols] = 3 * i + j
+    # padding (rows >= h / cols >= w before the roll) is its own region
+    pad = torch.zeros(hp, wp, dtype=torch.bool, device=device)
+    pad[h:] = True
+    pad[:, w:] = True
+    if shift:
+        pad = torch.roll(pad, (-shift, -shift), (0, 1))
+    region[pad] = -1
+    region = region.view(hp // ws, ws, wp // ws, ws).transpose(1, 2)
+    region = region.reshape(-1, ws * ws)
+    mask = region.unsqueeze(1) - region.unsqueeze(2)
+    return mask.ne(0).float() * -100.
+
+
+class PatchMerging(nn.Module):
+    """Swin patch merging: 2x2 neighbours (official order), LN, Linear.
+
+    Odd maps are zero-padded on the right/bottom (as mmdet).
+
+    Args:
+        in_channels (int): Input channels; the output has twice as many.
+    """
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(4 * in_channels)
+        self.reduction = nn.Linear(4 * in_channels, 2 * in_channels,
+                                   bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[1:3]
+        if h % 2 or w % 2:
+            x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2],
+                       x[:, 0::2, 1::2], x[:, 1::2, 1::2]], -1)
+        return self.reduction(self.norm(x))
+
+
+def resize_relative_table(value: Tensor, target: Tensor) -> Optional[Tensor]:
+    """Resize a ``((2M-1)^2, heads)`` relative table to ``target``'s window
+    (bicubic, as mmpretrain); None if either is not such a table."""
+    if value.dim() != 2 or value.shape[1:] != target.shape[1:]:
+        return None
+    src, dst = math.isqrt(value.shape[0]), math.isqrt(target.shape[0])
+    if src * src != value.shape[0] or dst * dst != target.shape[0]:
+        return None
+    table = value.float().T.reshape(1, -1, src, src)
+    table = F.interpolate(table, size=(dst, dst), mode='bicubic',
+                          align_corners=False)
+    return table.reshape(-1, dst * dst).T.to(value.dtype)
+
+
+class SwinStagesMixin:
+    """``forward_stage`` of a backbone whose stages are
+    :class:`~mmhybrid.models.backbones.base_backbone.Stage` s of Swin blocks
+    (``self.stages``, ``self.window_size``, optional
+    ``self.norm{i}``, a ``stem`` returning NHWC); mixed in before
+    :class:`~mmhybrid.models.backbones.BaseBackbone`."""
+
+    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
+        stage = self.stages[i]
+        if i > 0:
+            x = stage.downsample(x)
+        h, w = x.shape[1:3]
+        ws = self.window_size
+        # official rule: no shift when the window covers the map's short side
+        shift = ws // 2 if min(h, w) > ws else 0
+        masks = {0: window_attention_mask(h, w, ws, 0, x.device)}
+        if shift and len(stage.blocks) > 1:
+            masks[shift] = window_attention_mask(h, w, ws, shift, x.device)
+        for block in stage.blocks:
+            s = shift if block.shift_size else 0
+            x = self.run_block(block, x, s, masks[s])
+        norm = getattr(self, f'norm{i}', None)
+        out = norm(x) if norm is not None else x
+        return x, out.permute(0, 3, 1, 2)

@@ -1,0 +1,386 @@
+"""ViT-LSLA: no official code exists, so the invariants of the paper's
+definition are the tests (LSA formula, outer bias after the softmax, masks,
+padding), plus the documented budgets, the switches and the loader."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmhybrid.models.backbones import lsla as lsla_mod
+from mmhybrid.models.layers.swin import window_attention_mask
+from mmhybrid.models.backbones.lsla import (LSLA, TABLES, ViTLSLA,
+                                            relative_position_index)
+from mmhybrid.models.utils import load_pretrained
+from mmhybrid.utils.analysis import build_target
+from mmhybrid.utils.flops import flop_analyzer
+
+TINY = dict(embed_dims=8, depths=[2, 1, 2, 1], num_heads=[2, 2, 4, 4])
+
+# --------------------------------------------------------------- helpers ----
+
+
+def windows(x, ws):
+    """(B, H, W, C) -> (B * nW, ws*ws, C), Swin's order."""
+    b, h, w, c = x.shape
+    x = x.view(b, h // ws, ws, w // ws, ws, c).transpose(2, 3)
+    return x.reshape(-1, ws * ws, c)
+
+
+def unwindows(x, b, h, w, ws):
+    c = x.shape[-1]
+    x = x.view(b, h // ws, w // ws, ws, ws, c).transpose(2, 3)
+    return x.reshape(b, h, w, c)
+
+
+def swin_regions(h, w, ws, shift):
+    """Region ids of mmdet's Swin img_mask (slices of the padded map)."""
+    region = torch.zeros(h, w)
+    cnt = 0
+    for hs in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+        for wsl in (slice(0, -ws), slice(-ws, -shift), slice(-shift, None)):
+            region[hs, wsl] = cnt
+            cnt += 1
+    return region
+
+
+def reference_lsla(m: LSLA, x, shift=0):
+    """The paper's formula written plainly for a map of window multiples:
+    per window and head, ``(softmax(S * Q K^T + B_in + mask) + B_out * keep)
+    V``, then ``W_o``; masked pairs get -inf logits and no outer bias."""
+    b, h, w, c = x.shape
+    ws, nh, d = m.window_size, m.num_heads, m.head_dim
+    n = ws * ws
+    if shift:
+        x = torch.roll(x, (-shift, -shift), (1, 2))
+    xw = windows(x, ws)
+    proj = iter(m.in_proj(xw).split(c, -1)) if m.in_proj else None
+    qkv = [xw if ch == 'x' else next(proj) for ch in m.attn_mode]
+    idx = relative_position_index(ws).view(-1)
+
+    def table(name, default):
+        t = getattr(m, name, None)
+        return torch.full((n, n, nh), default) if t is None else \
+            t[idx].view(n, n, nh)
+
+    scale = table('dynamic_scale_table', m.scale)
+    inner = table('relative_position_bias_table', 0.)
+    outer = table('outer_bias_table', 0.)
+    if shift:
+        region = windows(swin_regions(h, w, ws, shift)[None, ..., None],
+                         ws)[..., 0]
+        keep = region[:, :, None] == region[:, None, :]
+    else:
+        keep = torch.ones(xw.shape[0] // b, n, n, dtype=torch.bool)
+    keep = keep.repeat(b, 1, 1)
+    out = torch.zeros_like(xw)
+    for i in range(nh):
+        sl = slice(i * d, (i + 1) * d)
+        q, k, v = (t[..., sl] for t in qkv)
+        logits = scale[..., i] * (q @ k.transpose(1, 2)) + inner[..., i]
+        logits = logits.masked_fill(~keep, float('-inf'))
+        a = logits.softmax(-1) + outer[..., i] * keep
+        out[..., sl] = a @ v
+    out = unwindows(m.proj(out), b, h, w, ws)
+    if shift:
+        out = torch.roll(out, (shift, shift), (1, 2))
+    return out
+
+
+def randomise_tables(m, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    for name in TABLES:
+        t = getattr(m, name, None)
+        if t is not None:
+            t.data.add_(0.3 * torch.randn(t.shape, generator=g))
+
+
+# -------------------------------------------------------------- the op -----
+
+
+@pytest.mark.parametrize('scale_mode', ['fixed', 'dynamic'])
+@pytest.mark.parametrize('shift', [0, 2])
+def test_lsa_is_softmax_xxt_x(scale_mode, shift):
+    """Q = X, scale 1/sqrt(d), no biases: LSA = softmax(X X^T / sqrt(d)) X
+    per head and window (shifted windows: within each shift region)."""
+    torch.manual_seed(0)
+    m = LSLA(8, 2, window_size=4, attn_mode='xxx', out_proj=False,
+             scale_mode=scale_mode, inner_bias=False,
+             outer_bias=scale_mode == 'dynamic').eval()
+    if scale_mode == 'dynamic':  # initialised to d^-0.5, outer bias to 0
+        assert torch.all(m.dynamic_scale_table == 4**-0.5)
+        assert not m.outer_bias_table.any()
+    x = torch.randn(2, 8, 12, 8)
+    mask = window_attention_mask(8, 12, 4, shift, x.device)
+    out = m(x, shift, mask)
+    if not shift:  # the formula itself, one head at a time
+        xw = windows(x, 4)
+        expect = torch.cat([
+            F.softmax(xh @ xh.transpose(1, 2) / 2., -1) @ xh
+            for xh in xw.split(4, -1)
+        ], -1)
+        expect = unwindows(expect, 2, 8, 12, 4)
+    else:
+        expect = reference_lsla(m, x, shift)
+    torch.testing.assert_close(out, expect, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('attn_mode', ['qxx', 'qkv', 'qxv', 'qkx'])
+@pytest.mark.parametrize('shift', [0, 2])
+def test_every_switch_matches_the_formula(attn_mode, shift):
+    torch.manual_seed(1)
+    for scale_mode in ('fixed', 'dynamic'):
+        for outer in (False, True):
+            m = LSLA(12, 3, window_size=4, attn_mode=attn_mode,
+                     scale_mode=scale_mode, outer_bias=outer).eval()
+            randomise_tables(m)
+            x = torch.randn(2, 8, 8, 12)
+            out = m(x, shift, window_attention_mask(8, 8, 4, shift, x.device))
+            torch.testing.assert_close(out, reference_lsla(m, x, shift),
+                                       rtol=1e-5, atol=1e-5)
+
+
+def test_fused_path_is_taken_only_without_ds_and_outer_bias(monkeypatch):
+    calls = []
+    sdpa = F.scaled_dot_product_attention
+    monkeypatch.setattr(lsla_mod.F, 'scaled_dot_product_attention',
+                        lambda *a, **k: calls.append(1) or sdpa(*a, **k))
+    x = torch.randn(1, 8, 8, 8)
+    for scale_mode, outer, fused in (('fixed', False, True),
+                                     ('fixed', True, False),
+                                     ('dynamic', False, False)):
+        calls.clear()
+        m = LSLA(8, 2, 4, scale_mode=scale_mode, outer_bias=outer)
+        m(x, 2, window_attention_mask(8, 8, 4, 2, x.device))
+        assert m.fused == fused and bool(calls) == fused
+
+
+def test_outer_bias_is_added_after_softmax_and_masked():
+    """Rows of the final weights sum to 1 + the outer bias over the pairs
+    that are not masked; masked pairs (shift regions, padding) have weight
+    exactly 0, whatever the biases and logits there."""
+    torch.manual_seed(2)
+    m = LSLA(8, 2, window_size=4).eval()
+    randomise_tables(m)
+    h, w, shift = 6, 10, 2  # padded to 8 x 12, shifted
+    x = F.pad(torch.randn(1, h, w, 8), (0, 0, 0, 2, 0, 2))
+    x = torch.roll(x, (-shift, -shift), (1, 2))
+    keep = window_attention_mask(h, w, 4, shift, x.device) == 0
+    mask = torch.zeros(keep.shape).masked_fill_(~keep, float('-inf'))
+    q, k, _ = m.qkv(windows(x, 4))
+    attn = m.attention_weights(q, k, mask)  # (nW, heads, N, N)
+    assert (attn[~keep[:, None].expand_as(attn)] == 0).all()
+    outer = m._table('outer_bias_table')
+    expect = 1 + (outer * keep[:, None]).sum(-1)
+    torch.testing.assert_close(attn.sum(-1), expect)
+    assert not torch.allclose(attn.sum(-1), torch.ones(()))
+    # huge biases on masked pairs change nothing
+    before = attn.clone()
+    with torch.no_grad():
+        for name in TABLES:
+            getattr(m, name).mul_(50)
+    attn = m.attention_weights(q, k, mask)
+    assert (attn[~keep[:, None].expand_as(attn)] == 0).all()
+    assert not torch.equal(before, attn)
+    # and no gradient reaches the tables through masked pairs
+    m.zero_grad()
+    sel = ~keep[:, None].expand_as(attn)
+    (m.attention_weights(q, k, mask)[sel]).sum().backward()
+    for name in TABLES:
+        assert not getattr(m, name).grad.any(), name
+
+
+@pytest.mark.parametrize('size', [(5, 9), (7, 7), (13, 3), (1, 1)])
+def test_padding_is_invisible(size, monkeypatch):
+    """A real token's output does not depend on what the window padding
+    holds: noise instead of zeros gives the same outputs."""
+    torch.manual_seed(3)
+    m = LSLA(8, 2, window_size=4).eval()
+    randomise_tables(m)
+    x = torch.randn(2, *size, 8)
+    outs = {}
+    for fill in ('zeros', 'noise'):
+        if fill == 'noise':
+            def noisy(t, pad_b, pad_r):
+                out = torch.randn(t.shape[0], t.shape[1] + pad_b,
+                                  t.shape[2] + pad_r, t.shape[3]) * 100
+                out[:, :t.shape[1], :t.shape[2]] = t
+                return out
+            monkeypatch.setattr(lsla_mod, 'pad_to_windows', noisy)
+        for shift in (0, 2):
+            mask = window_attention_mask(*size, 4, shift, x.device)
+            outs[fill, shift] = m(x, shift, mask)
+    for shift in (0, 2):
+        torch.testing.assert_close(outs['zeros', shift],
+                                   outs['noise', shift])
+
+
+def test_backbone_padding_invariance(monkeypatch):
+    """Through the whole backbone (windows padded at every stage)."""
+    torch.manual_seed(4)
+    model = ViTLSLA(arch=TINY, drop_path_rate=0., window_size=4).eval()
+    for m in model.modules():
+        if isinstance(m, LSLA):
+            randomise_tables(m)
+    x = torch.rand(1, 3, 75, 90)
+    with torch.no_grad():
+        ref = model(x)
+
+    def noisy(t, pad_b, pad_r):
+        out = torch.randn(t.shape[0], t.shape[1] + pad_b, t.shape[2] + pad_r,
+                          t.shape[3]) * 100
+        out[:, :t.shape[1], :t.shape[2]] = t
+        return out
+
+    monkeypatch.setattr(lsla_mod, 'pad_to_windows', noisy)
+    with torch.no_grad():
+        for a, b in zip(ref, model(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_no_padding_at_224(monkeypatch):
+    def fail(*args):
+        raise AssertionError('padded a window-multiple map')
+
+    monkeypatch.setattr(lsla_mod, 'pad_to_windows', fail)
+    model = ViTLSLA(arch=dict(TINY, embed_dims=4)).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 224, 224))
+    assert [o.shape[-1] for o in outs] == [56, 28, 14, 7]
+
+
+@pytest.mark.parametrize('size', [(1, 1), (7, 7), (31, 31), (1, 45),
+                                  (45, 1), (33, 57)])
+def test_any_size_ceil(size):
+    model = ViTLSLA(arch=TINY).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, *size))
+    for out, s in zip(outs, model.strides):
+        assert tuple(out.shape[2:]) == tuple(math.ceil(n / s) for n in size)
+
+
+def test_shift_rule():
+    """Every second block shifts by M // 2, except where the window covers
+    the map's short side; shift=False never shifts."""
+    model = ViTLSLA(arch=TINY)
+    assert [b.shift_size for b in model.stages[0].blocks] == [0, 3]
+    model = ViTLSLA(arch=TINY, shift=False)
+    assert all(b.shift_size == 0 for s in model.stages for b in s.blocks)
+
+
+# ----------------------------------------------------------- switches ------
+
+
+def test_switches_build_the_right_parameters():
+    c = 96
+    counts = {}
+    for mode in ('qxx', 'qkv', 'qxv', 'xxx'):
+        for out_proj in (True, False):
+            m = LSLA(c, 3, attn_mode=mode, out_proj=out_proj)
+            n_proj = sum(ch != 'x' for ch in mode) + out_proj
+            tables = 3 * 13 * 13 * 3
+            assert sum(p.numel() for p in m.parameters()) == \
+                n_proj * (c * c + c) + tables
+            counts[mode, out_proj] = n_proj
+    # "output projection kept" (paper) and "value projection kept" have the
+    # same size: the two collapse into one matrix
+    assert counts['qxx', True] == counts['qxv', False]
+    m = LSLA(c, 3, scale_mode='fixed', inner_bias=False, outer_bias=False)
+    assert not any(hasattr(m, t) for t in TABLES)
+    with pytest.raises(ValueError, match='attn_mode'):
+        LSLA(c, 3, attn_mode='qkk')
+    with pytest.raises(ValueError, match='scale_mode'):
+        LSLA(c, 3, scale_mode='learned')
+
+
+def test_invalid_archs():
+    with pytest.raises(ValueError, match='valid keys'):
+        ViTLSLA(arch=dict(TINY, window=7))
+    with pytest.raises(ValueError, match='same length'):
+        ViTLSLA(arch=dict(TINY, num_heads=[1, 2]))
+    model = ViTLSLA(arch=dict(base='t', depths=[1, 1, 1, 1]))
+    assert model.arch['mlp_ratio'] == 3
+
+
+# ------------------------------------------------------------- budget ------
+
+#: (params, MACs) at 224 with a 100-class head, as get_flops.py prints them:
+#: python tools/analysis_tools/get_flops.py ViTLSLA --arch t --num-classes 100
+BUDGETS = {
+    't': (19_119_187, 3_517_125_888),
+    't-swin': (23_360_482, 3_947_033_856),
+}
+
+
+@pytest.mark.parametrize('arch', sorted(BUDGETS))
+def test_budget(arch):
+    model, _ = build_target('ViTLSLA', arch, 100)
+    params = sum(p.numel() for p in model.parameters())
+    analyzer = flop_analyzer(model.eval(), (torch.rand(1, 3, 224, 224), ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    flops = analyzer.total()
+    assert params == BUDGETS[arch][0]
+    assert flops == BUDGETS[arch][1]
+    if arch == 't':  # the paper: 18.9M, 3.5G (+-3%)
+        assert abs(params / 18.9e6 - 1) < 0.03
+        assert abs(flops / 3.5e9 - 1) < 0.03
+
+
+# ---------------------------------------------------- loading / LR decay ---
+
+
+def test_convert_official_is_our_layout(tmp_path):
+    src = ViTLSLA(arch=TINY).eval()
+    sd = {f'backbone.{k}': v for k, v in src.state_dict().items()}
+    sd['head.fc.weight'] = torch.zeros(10, 64)
+    converted = ViTLSLA.convert_official({'state_dict': sd})
+    assert set(converted) == set(src.state_dict())
+    assert ViTLSLA.convert_official(converted).keys() == converted.keys()
+    # an mmpretrain classifier checkpoint loads into a detector backbone
+    path = tmp_path / 'cls.pth'
+    torch.save({'state_dict': sd, 'meta': {}}, path)
+    dst = ViTLSLA(arch=TINY, out_indices=(1, 3))
+    report = load_pretrained(dst, str(path))
+    assert not report.missing and not report.mismatched
+    for k, v in dst.state_dict().items():
+        torch.testing.assert_close(v, src.state_dict()[k], msg=k)
+
+
+def test_tables_resized_for_another_window(tmp_path):
+    src = ViTLSLA(arch=TINY)
+    path = tmp_path / 'w7.pth'
+    torch.save(src.state_dict(), path)
+    dst = ViTLSLA(arch=TINY, window_size=12)
+    report = load_pretrained(dst, str(path))
+    assert len(report.resized) == 3 * sum(TINY['depths'])
+    assert not report.mismatched
+    # resizing a constant table keeps it constant (the DS init survives)
+    ds = dst.stages[0].blocks[0].attn.dynamic_scale_table
+    torch.testing.assert_close(ds, torch.full_like(ds, 4**-0.5))
+
+
+def test_layer_depth():
+    model = ViTLSLA(arch='t')
+    assert model.param_position('stem.0.conv.weight') == (0, -1)
+    assert model.param_position('stages.2.downsample.norm.weight') == (2, -1)
+    assert model.param_position(
+        'stages.2.blocks.5.attn.outer_bias_table') == (2, 5)
+    assert model.param_position('norm3.weight') == (None, 0)
+    ids = {n: model.get_layer_depth(n)[0] for n, _ in
+           model.named_parameters()}
+    assert ids['stem.0.conv.weight'] == 0
+    assert ids['stages.2.blocks.5.attn.in_proj.weight'] == 3 + 5 // 3
+    assert ids['stages.3.blocks.1.ffn.layers.1.weight'] == 12
+    assert ids['norm3.weight'] == 13
+
+
+def test_default_init():
+    model = ViTLSLA(arch=TINY)
+    model.init_weights()
+    attn = model.stages[0].blocks[0].attn
+    assert attn.in_proj.bias.abs().sum() == 0
+    assert 0.01 < attn.in_proj.weight.std() < 0.03
+    assert torch.all(attn.dynamic_scale_table == 4**-0.5)
+    assert not attn.outer_bias_table.any()
+    assert 0 < attn.relative_position_bias_table.std() < 0.03
