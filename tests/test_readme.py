@@ -16,6 +16,7 @@ import os
 import os.path as osp
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -33,6 +34,11 @@ SHORTEN = {
         'semantic_fpn_hornet_toy.py': [
             'train_cfg.max_iters=4', 'train_cfg.val_interval=4',
             'default_hooks.checkpoint.interval=4'],
+    },
+    # the whole zoo takes ~30 min: one small model, one size, one pass
+    'tools/analysis_tools/benchmark_zoo.py': {
+        '': ['--quick', '--models', 'HorNet-T', '--sizes', '64',
+             '--batch-224', '1', '--out-dir', 'zoo_out'],
     },
 }
 
@@ -69,7 +75,8 @@ def shortened(argv):
     script = next((a for a in argv if a.startswith('tools/')), None)
     for config, options in SHORTEN.get(script, {}).items():
         if any(a.endswith(config) for a in argv):
-            return argv + ['--cfg-options', *options]
+            # later options win: --cfg-options merges, argparse overrides
+            return argv + (['--cfg-options'] if config else []) + options
     return argv
 
 
@@ -77,8 +84,9 @@ def test_readme_commands_run_as_written(tmp_path):
     import torch
 
     from mmhybrid.models.backbones import HorNet
-    for name in ('tools', 'configs'):
+    for name in ('tools', 'configs', 'docs'):
         os.symlink(osp.join(ROOT, name), tmp_path / name)
+    shutil.copy(osp.join(ROOT, 'README.md'), tmp_path)  # zoo --readme
     # the converter example reads an official HorNet-T release; make one in
     # the official layout (what raoyongming/HorNet's main.py saves)
     import argparse
