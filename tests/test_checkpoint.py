@@ -164,3 +164,27 @@ def test_failed_download_says_what_to_do(tmp_path, monkeypatch):
     assert url in msg
     assert 'model.backbone.init_cfg.checkpoint=PATH' in msg
     assert 'model.backbone.init_cfg=None' in msg
+
+
+def test_backbone_prefers_its_state_dict_keys(tmp_path):
+    """A backbone whose official evaluation uses EMA weights says so with
+    ``state_dict_keys``; the loader follows it."""
+
+    class EmaFirst(ExampleBackbone):
+        state_dict_keys = ('state_dict_ema', 'state_dict')
+
+    ema, raw = ExampleBackbone().state_dict(), ExampleBackbone().state_dict()
+    torch.save({'state_dict': raw, 'state_dict_ema': ema},
+               tmp_path / 'x.pth')
+    dst = EmaFirst()
+    load_pretrained(dst, str(tmp_path / 'x.pth'))
+    torch.testing.assert_close(dst.stem[0].weight, ema['stem.0.weight'])
+    dst = ExampleBackbone()  # default order: state_dict first
+    load_pretrained(dst, str(tmp_path / 'x.pth'))
+    torch.testing.assert_close(dst.stem[0].weight, raw['stem.0.weight'])
+
+
+def test_missing_checkpoint_says_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        load_pretrained(ExampleBackbone(), str(tmp_path / 'none.pth'))
+    assert 'model.backbone.init_cfg=None' in str(info.value)

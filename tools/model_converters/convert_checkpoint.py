@@ -21,6 +21,7 @@ from mmengine.config import DictAction
 import mmhybrid  # noqa: F401
 from mmhybrid.models.utils import (convert_state_dict, extract_state_dict,
                                    load_state_dict_report, read_checkpoint)
+from mmhybrid.models.utils.checkpoint import STATE_DICT_KEYS
 from mmhybrid.registry import MODELS
 from mmhybrid.utils.setup_env import parse_arch_arg
 
@@ -45,7 +46,8 @@ def main():
         raise SystemExit(f'unknown backbone {args.backbone!r}; registered: '
                          f'{sorted(MODELS.module_dict)}')
     state_dict = extract_state_dict(
-        read_checkpoint(args.src, weights_only=not args.no_weights_only))
+        read_checkpoint(args.src, weights_only=not args.no_weights_only),
+        keys=getattr(cls, 'state_dict_keys', STATE_DICT_KEYS))
     state_dict = convert_state_dict(cls, state_dict)
     if args.arch:
         model = cls(arch=parse_arch_arg(args.arch), **args.kwargs)

@@ -35,7 +35,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..utils.checkpoint import load_pretrained
+from ..utils.checkpoint import STATE_DICT_KEYS, load_pretrained
 
 ArchType = Union[str, Dict]
 
@@ -92,6 +92,10 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     arch_zoo: Dict[str, Dict] = {}
     #: Keys a custom ``arch`` dict must provide.
     essential_keys: frozenset = frozenset()
+    #: Checkpoint keys holding the weights, in order of preference.
+    state_dict_keys: Tuple[str, ...] = STATE_DICT_KEYS
+    #: Where to get the official weights, said when a checkpoint is missing.
+    weights_hint: Optional[str] = None
     #: The paper's initialisation, also applied before loading a checkpoint.
     default_init_cfg: Optional[Union[Dict, List[Dict]]] = None
     #: Inputs are zero-padded (bottom/right) to a multiple of this before the

@@ -60,7 +60,6 @@ whose transient memory is freed at once. The 7x7 local half is small (49
 keys per query) and stays explicit: its weights give the local map.
 """
 import math
-import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -71,7 +70,7 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..utils.checkpoint import extract_state_dict, read_checkpoint
+from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
 
 #: Where the official ImageNet checkpoints are released (a Google Drive
@@ -625,6 +624,10 @@ class SGFormer(BaseBackbone):
     #: Checkpoint keys holding the weights, in order of preference: the
     #: official evaluation loads the EMA weights.
     state_dict_keys = ('state_dict_ema', 'model_ema', 'state_dict', 'model')
+    weights_hint = (
+        f'The official ImageNet weights are in the Google Drive folder linked '
+        f'from {OFFICIAL_WEIGHTS}; save the file for your arch at that path '
+        '(it loads as released).')
 
     def __init__(self,
                  arch: ArchType = 's',
@@ -743,27 +746,7 @@ class SGFormer(BaseBackbone):
             with torch.no_grad():
                 self.patch_embed1.pos_embed.copy_(sincos_pos_embed(
                     self.patch_embed1.pos_embed.shape[-1], self.pos_grid))
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else \
-            [self.init_cfg] if self.init_cfg else []
-        for cfg in cfgs:
-            if cfg.get('type') == 'Pretrained' and \
-                    cfg.get('state_dict_key') is None:
-                cfg['state_dict_key'] = self._pick_state_dict_key(
-                    cfg['checkpoint'], cfg.get('weights_only', True))
         super().init_weights()
-
-    def _pick_state_dict_key(self, checkpoint: str,
-                             weights_only: bool = True) -> Optional[str]:
-        if '://' not in checkpoint and not osp.isfile(checkpoint):
-            raise FileNotFoundError(
-                f'SGFormer checkpoint {checkpoint!r} does not exist. The '
-                f'official ImageNet weights are in the Google Drive folder '
-                f'linked from {OFFICIAL_WEIGHTS}; save the file for your arch '
-                'at that path (it loads as released), or train from scratch '
-                'with --cfg-options model.backbone.init_cfg=None')
-        ckpt = read_checkpoint(checkpoint, weights_only=weights_only)
-        return next((k for k in self.state_dict_keys
-                     if isinstance(ckpt.get(k), dict)), None)
 
     # ---------------------------------------------------- checkpoints ----
     @classmethod

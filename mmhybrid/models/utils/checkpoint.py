@@ -22,7 +22,7 @@ import os
 import os.path as osp
 import pickle
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 from urllib.parse import urlparse
 
 import torch
@@ -117,16 +117,21 @@ def read_checkpoint(filename: str, map_location: str = 'cpu',
 
 def extract_state_dict(checkpoint: Dict,
                        state_dict_key: Optional[str] = None,
-                       prefix: Optional[str] = None) -> Dict[str, Tensor]:
+                       prefix: Optional[str] = None,
+                       keys: Sequence[str] = STATE_DICT_KEYS
+                       ) -> Dict[str, Tensor]:
     """Unwrap a checkpoint into a flat state dict of tensors.
 
     Args:
         checkpoint (dict): What :func:`read_checkpoint` returned.
         state_dict_key (str, optional): Key holding the weights. Defaults to
-            the first of :data:`STATE_DICT_KEYS` present, else the dict itself.
+            the first of ``keys`` present, else the dict itself.
         prefix (str, optional): Keep only keys under this prefix and strip
             it (e.g. ``'backbone.'``). Defaults to None: a ``backbone.``
             prefix is stripped when the checkpoint has one (a det/seg model).
+        keys (Sequence[str]): Where to look for the weights, in order of
+            preference (a backbone's ``state_dict_keys``, e.g. EMA first).
+            Defaults to :data:`STATE_DICT_KEYS`.
 
     Returns:
         dict[str, Tensor]: The state dict.
@@ -137,7 +142,7 @@ def extract_state_dict(checkpoint: Dict,
                            f'{sorted(checkpoint)[:10]}')
         state_dict = checkpoint[state_dict_key]
     else:
-        state_dict = next((checkpoint[k] for k in STATE_DICT_KEYS
+        state_dict = next((checkpoint[k] for k in keys
                            if isinstance(checkpoint.get(k), dict)),
                           checkpoint)
     state_dict = {k[len('module.'):] if k.startswith('module.') else k: v
@@ -246,11 +251,21 @@ def load_pretrained(model: nn.Module,
     Returns:
         LoadReport: What was loaded, missing, unexpected, resized, skipped.
     """
+    name = type(model).__name__
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        hint = getattr(model, 'weights_hint', None)
+        raise FileNotFoundError(
+            f'{name}: checkpoint {checkpoint!r} does not exist. '
+            + (f'{hint} ' if hint else '') +
+            'Pass a local file with --cfg-options model.backbone.init_cfg.'
+            'checkpoint=PATH, or train from scratch with --cfg-options '
+            'model.backbone.init_cfg=None')
     ckpt = read_checkpoint(checkpoint, map_location, weights_only)
-    state_dict = extract_state_dict(ckpt, state_dict_key, prefix)
+    state_dict = extract_state_dict(
+        ckpt, state_dict_key, prefix,
+        getattr(model, 'state_dict_keys', STATE_DICT_KEYS))
     report = load_state_dict_report(model,
                                     convert_state_dict(model, state_dict))
-    name = type(model).__name__
     MMLogger.get_current_instance().info(
         f'{name} <- {checkpoint}: {report}')
     if report.ratio < min_match:
