@@ -4,6 +4,7 @@ Because they hang under MMEngine's roots, any OpenMMLab 2.x toolbox can build
 mmhybrid modules with a scope prefix, e.g. ``type='mmhybrid.HorNet'`` from a
 config whose ``default_scope`` is ``mmdet``, ``mmseg`` or ``mmpretrain``.
 """
+from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import MODEL_WRAPPERS as MMENGINE_MODEL_WRAPPERS
 from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
@@ -24,4 +25,7 @@ MODEL_WRAPPERS = Registry(
     locations=['mmhybrid.engine'])
 OPTIM_WRAPPERS = Registry(
     'optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS, scope='mmhybrid',
+    locations=['mmhybrid.engine'])
+HOOKS = Registry(
+    'hook', parent=MMENGINE_HOOKS, scope='mmhybrid',
     locations=['mmhybrid.engine'])

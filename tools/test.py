@@ -85,6 +85,9 @@ def main():
             cfg.test_evaluator['keep_results'] = True
         elif not args.out.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--out must be a .pkl file, got {args.out!r}')
+    if args.launcher != 'none':
+        # one writer for the metrics JSON (mmengine's hook writes per rank)
+        cfg.default_hooks.logger.type = 'mmhybrid.MainProcessLoggerHook'
     setup_cpu_distributed(cfg, args.launcher)
 
     runner = Runner.from_cfg(cfg)
