@@ -257,6 +257,11 @@ def test_invalid_arguments(name):
         build(name, out_indices=(0, 9))
     with pytest.raises(ValueError, match=r'\[-1, '):
         build(name, frozen_stages=9)
+    arch = TINY[name].get('arch')
+    cls = MODELS.get(name)
+    if isinstance(arch, dict) and cls.optional_keys is not None:
+        with pytest.raises(ValueError, match='valid keys'):
+            build(name, arch=dict(arch, no_such_key=1))
 
 
 @pytest.mark.parametrize('name', BACKBONES)

@@ -92,6 +92,8 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     arch_zoo: Dict[str, Dict] = {}
     #: Keys a custom ``arch`` dict must provide.
     essential_keys: frozenset = frozenset()
+    #: Keys it may provide besides; any other key is an error (None: any).
+    optional_keys: Optional[frozenset] = None
     #: Checkpoint keys holding the weights, in order of preference.
     state_dict_keys: Tuple[str, ...] = STATE_DICT_KEYS
     #: Where to get the official weights, said when a checkpoint is missing.
@@ -168,6 +170,13 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
                 f'Custom {cls.__name__} arch lacks keys {sorted(missing)}; '
                 f'it needs {sorted(cls.essential_keys)} (or base=<one of '
                 f'{sorted(cls.arch_zoo)}>)')
+        if cls.optional_keys is not None:
+            valid = cls.essential_keys | cls.optional_keys
+            unknown = set(arch) - valid
+            if unknown:
+                raise ValueError(f'Unknown {cls.__name__} arch keys '
+                                 f'{sorted(unknown)}; valid keys: '
+                                 f'{sorted(valid)}')
         return arch
 
     @staticmethod

@@ -448,13 +448,7 @@ class _HMHSANet(BaseBackbone):
 
     @classmethod
     def parse_arch(cls, arch: ArchType) -> Dict:
-        arch = {**cls.arch_defaults, **super().parse_arch(arch)}
-        unknown = set(arch) - cls.essential_keys - cls.optional_keys
-        if unknown:
-            raise ValueError(
-                f'Unknown {cls.__name__} arch keys {sorted(unknown)}; valid '
-                f'keys: {sorted(cls.essential_keys | cls.optional_keys)}')
-        return arch
+        return {**cls.arch_defaults, **super().parse_arch(arch)}
 
     def forward_stem(self, x: Tensor) -> Tensor:
         return self.stem(x)

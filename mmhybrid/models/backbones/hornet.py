@@ -229,16 +229,6 @@ class HorNet(BaseBackbone):
         self.stage_strides = [4 * 2**i for i in range(num_stages)]
         self._freeze_stages()
 
-    @classmethod
-    def parse_arch(cls, arch: ArchType) -> Dict:
-        arch = super().parse_arch(arch)
-        unknown = set(arch) - cls.essential_keys - cls.optional_keys
-        if unknown:
-            raise ValueError(
-                f'Unknown HorNet arch keys {sorted(unknown)}; valid keys: '
-                f'{sorted(cls.essential_keys | cls.optional_keys)}')
-        return arch
-
     def stage_modules(self, i: int) -> List[nn.Module]:
         return [self.downsample_layers[i]] + super().stage_modules(i)
 

@@ -508,16 +508,6 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
         self.stage_strides = [4 * 2**i for i in range(len(depths))]
         self._freeze_stages()
 
-    @classmethod
-    def parse_arch(cls, arch: Union[str, Dict]) -> Dict:
-        arch = super().parse_arch(arch)
-        unknown = set(arch) - cls.essential_keys - cls.optional_keys
-        if unknown:
-            raise ValueError(
-                f'Unknown ViTLSLA arch keys {sorted(unknown)}; valid keys: '
-                f'{sorted(cls.essential_keys | cls.optional_keys)}')
-        return arch
-
     def forward_stem(self, x: Tensor) -> Tensor:
         return self.stem(x).permute(0, 2, 3, 1)
 

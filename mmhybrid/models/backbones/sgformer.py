@@ -674,16 +674,6 @@ class SGFormer(BaseBackbone):
         self.stage_strides = [4, 8, 16, 32]
         self._freeze_stages()
 
-    @classmethod
-    def parse_arch(cls, arch: ArchType) -> Dict:
-        arch = super().parse_arch(arch)
-        unknown = set(arch) - cls.essential_keys - cls.optional_keys
-        if unknown:
-            raise ValueError(
-                f'Unknown SGFormer arch keys {sorted(unknown)}; valid keys: '
-                f'{sorted(cls.essential_keys | cls.optional_keys)}')
-        return arch
-
     @staticmethod
     def _check_arch(dims: List[int], heads: List[int], depths: List[int],
                     mlp_ratios: List[float], sr_ratios: List[int]) -> None:
