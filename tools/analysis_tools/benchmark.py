@@ -74,7 +74,9 @@ def benchmark(model: torch.nn.Module, shape, mode: str = 'fwd-bwd',
     if peak_flops is None:
         peak_flops = matmul_peak_flops(device)
     return dict(
-        median_s=round(median, 4), min_s=round(min(times), 4),
+        # four significant digits: a millisecond step rounded to 1e-4 s would
+        # be off by several percent.
+        median_s=float(f'{median:.4g}'), min_s=float(f'{min(times):.4g}'),
         images_per_s=round(shape[0] / median, 2),
         peak_mem_mib=round(peak / 2**20, 1),
         gmacs_per_image_fwd=round(macs_per_image / 1e9, 3),
