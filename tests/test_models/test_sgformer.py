@@ -242,9 +242,33 @@ def test_significance_chunks_match():
     torch.testing.assert_close(full.sum(-1), torch.ones(2))
 
 
-def test_no_attention_matrix_saved_for_backward():
-    """No tensor with one entry per (query, key) pair of a global attention
-    is kept for backward, and none for the significance map."""
+def test_explicit_and_fused_global_paths_agree(monkeypatch):
+    """The HS global half gives the same output, gradients and significance
+    maps whether explicit (few weights) or fused + no-grad pass (many; the
+    parity cases cover both: '224' explicit, '896x1344' fused)."""
+    torch.manual_seed(0)
+    model = SGFormer(arch=TINY, drop_path_rate=0.).train()
+    x = torch.rand(1, 3, 100, 132)
+    results = []
+    for limit in (1 << 40, 0):
+        monkeypatch.setattr(sg, 'EXPLICIT_GLOBAL_MAX', limit)
+        model.zero_grad()
+        maps = significance_maps(model)
+        outs = model(x)
+        sum(o.sum() for o in outs).backward()
+        results.append((outs, [m.clone() for m in maps],
+                        model.block1[0].attn.q1.weight.grad.clone()))
+    (o1, m1, g1), (o2, m2, g2) = results
+    for a, b in zip(list(o1) + m1, list(o2) + m2):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(g1, g2, rtol=1e-4, atol=1e-6)
+
+
+def test_no_attention_matrix_saved_for_backward(monkeypatch):
+    """Above EXPLICIT_GLOBAL_MAX, no tensor with one entry per (query, key)
+    pair of a global attention is kept for backward, and none for the
+    significance map."""
+    monkeypatch.setattr(sg, 'EXPLICIT_GLOBAL_MAX', 0)
     model = SGFormer(arch=TINY, out_indices=(0, )).train()
     saved = []
 

@@ -50,13 +50,15 @@ for its ``pos_embed``):
 - Everything else (stem, patch merging, LePE, the FFN's depthwise conv) is
   a zero-padded convolution, as official, and gives ``ceil(H / stride)``.
 
-Memory and speed: no global attention matrix is kept for backward. The
-global attentions (HS global half, SG, stage 4) use
+Memory and speed: no large global attention matrix is kept for backward.
+The global attentions (HS global half, SG, stage 4) use
 ``F.scaled_dot_product_attention`` (fused; on CPU and GPU it stores only
 q, k, v, the output and a log-sum-exp, and is 2-4x faster than the explicit
 softmax on CPU). The significance map, detached in the paper, comes from a
 separate no-grad pass over the HS global weights (:func:`received_attention`),
-whose transient memory is freed at once. The 7x7 local half is small (49
+whose transient memory is freed at once. Only where the HS global weights
+are few (:data:`EXPLICIT_GLOBAL_MAX`, e.g. 224 pretraining batches) is that
+half one explicit softmax serving both, as official. The 7x7 local half is small (49
 keys per query) and stays explicit: its weights give the local map.
 """
 import math
@@ -88,6 +90,12 @@ SG_RUNS = {8: (196, 56, 28), 4: (49, 14, 7), 2: (2, 1)}
 #: the significance ranking is sensitive to the last bit: on near-ties an
 #: SG block may then order two tokens differently from the official code.
 SIGNIFICANCE_CHUNK = 1 << 27
+#: Up to this many HS global attention weights (batch x heads x queries x
+#: keys; 16 MiB fp32: a 224 batch of 32, one 512x512 image) the global
+#: half is one explicit softmax whose weights also give the significance map
+#: (faster than fused attention plus a second no-grad pass); above, fused
+#: attention keeps no weights for backward.
+EXPLICIT_GLOBAL_MAX = 1 << 22
 
 
 def _variant(dims: Sequence[int], heads: Sequence[int],
@@ -438,9 +446,17 @@ class SGAttention(nn.Module):
         hc, wc = pooled.shape[2:]
         pooled = self.act(self.norm(pooled.reshape(b, c, -1).permute(0, 2, 1)))
         k1, v1 = self._kv(self.kv1, pooled, half)
-        x1 = F.scaled_dot_product_attention(q1, k1, v1, scale=self.scale)
-        # the map from the same weights, without grad (detached in the paper)
-        sig_g = received_attention(q1, k1, self.scale)
+        if q1.shape[0] * half * n * k1.shape[2] <= EXPLICIT_GLOBAL_MAX:
+            # small: one explicit softmax serves the output and the map
+            # (the official ops, bit-exact)
+            attn = ((q1 @ k1.transpose(-2, -1)) * self.scale).softmax(-1)
+            x1 = attn @ v1
+            sig_g = torch.mean(attn.detach().mean(1), dim=1)
+        else:
+            x1 = F.scaled_dot_product_attention(q1, k1, v1, scale=self.scale)
+            # the map from the same weights, without grad (detached in the
+            # paper), so no weights are stored for backward
+            sig_g = received_attention(q1, k1, self.scale)
         x1 = x1.transpose(1, 2).reshape(b, n, c // 2)
         sig_g = F.interpolate(sig_g.view(b, 1, hc, wc), hw,
                               mode='nearest')[:, 0]
