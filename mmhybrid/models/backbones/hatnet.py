@@ -318,9 +318,6 @@ class HMHSABlock(nn.Module):
         attn_mode (str): 'code' or 'paper'. Defaults to 'code'.
     """
 
-    #: Queries per batch entry of the global step's fused attention on CPU.
-    QUERY_CHUNK = 1024
-
     def __init__(self,
                  dim: int,
                  head_dim: int,
