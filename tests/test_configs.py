@@ -702,6 +702,48 @@ def test_train_tool_runs_cascade_s_3x(config, toy_roots, tmp_path):
     assert osp.exists(tmp_path / 'epoch_1.pth')
 
 
+def test_sgformer_train_command_with_official_weights(toy_roots, tmp_path):
+    """``tools/train.py configs/sgformer/mask_rcnn_sgformer_s_1x.py
+    --data-root <toy coco>`` with the released weights where the config
+    looks for them (``checkpoints/sgformer_s.pth``, relative to the working
+    directory; the release is on Google Drive only): the full SG-Former-S
+    loads an official-format file (timm CheckpointSaver: ``state_dict_ema``
+    wins, top-level ``pos_embed``, ``head.*``, pickled ``args``) with every
+    tensor matched, and trains. Only image sizes, neck/head widths and the
+    schedule are shrunk; the backbone and its ``init_cfg`` are the config's.
+    """
+    import argparse
+
+    from mmhybrid.models import SGFormer
+    state = SGFormer(arch='s').state_dict()
+    official = {('pos_embed' if k == 'patch_embed1.pos_embed' else k): v
+                for k, v in state.items()}
+    official.update({'head.weight': torch.zeros(1000, 512),
+                     'head.bias': torch.zeros(1000)})
+    (tmp_path / 'checkpoints').mkdir()
+    torch.save(dict(state_dict=official, state_dict_ema=official, epoch=299,
+                    args=argparse.Namespace(model='sgformer_s')),
+               tmp_path / 'checkpoints' / 'sgformer_s.pth')
+    config = 'configs/sgformer/mask_rcnn_sgformer_s_1x.py'
+    cfg = load(config)
+    skip = {f'model.{name}.in_channels' for name, _, _ in consumers(cfg.model)}
+    options = {k: v for k, v in tiny_overrides(cfg).items()
+               if not k.startswith('model.backbone.') and k not in skip}
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+         osp.join(ROOT, config), '--work-dir', str(tmp_path / 'work'),
+         '--data-root', toy_roots['mmdet'], '--cfg-options',
+         *to_cli(options)],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '2'})
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    n = len(state)
+    assert f'loaded {n}/{n} tensors' in log, log[-5000:]
+    assert 'Epoch(train) [1][2/2]' in log, log[-3000:]
+    assert 'coco/bbox_mAP' in log
+
+
 # ------------------------------------------------------- classifiers -----
 def test_classifier_configs():
     """The paper's setting: 100 / 102 classes, ViT-LSLA-T, class folders,

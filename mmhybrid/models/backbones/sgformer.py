@@ -58,8 +58,9 @@ softmax on CPU). The significance map, detached in the paper, comes from a
 separate no-grad pass over the HS global weights (:func:`received_attention`),
 whose transient memory is freed at once. Only where the HS global weights
 are few (:data:`EXPLICIT_GLOBAL_MAX`, e.g. 224 pretraining batches) is that
-half one explicit softmax serving both, as official. The 7x7 local half is small (49
-keys per query) and stays explicit: its weights give the local map.
+half one explicit softmax serving both, as official. The 7x7 local half is
+small (49 keys per query) and stays explicit: its weights give the local
+map.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -91,7 +92,7 @@ SG_RUNS = {8: (196, 56, 28), 4: (49, 14, 7), 2: (2, 1)}
 #: SG block may then order two tokens differently from the official code.
 SIGNIFICANCE_CHUNK = 1 << 27
 #: Up to this many HS global attention weights (batch x heads x queries x
-#: keys; 16 MiB fp32: a 224 batch of 32, one 512x512 image) the global
+#: keys; 16 MiB fp32: a 224 batch of up to 26, one 512x512 image) the global
 #: half is one explicit softmax whose weights also give the significance map
 #: (faster than fused attention plus a second no-grad pass); above, fused
 #: attention keeps no weights for backward.
