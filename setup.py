@@ -27,7 +27,7 @@ setup(
     python_requires='>=3.8',
     # mmcv (with ops) is built by tools/install.sh; mmdet/mmseg/mmpretrain are
     # optional for the backbones themselves.
-    install_requires=['mmengine>=0.10.0,<1.0.0', 'torch>=1.13'],
+    install_requires=['mmengine>=0.10.0,<1.0.0', 'torch>=2.5'],
     extras_require={
         'det': ['mmdet>=3.0.0', 'pycocotools'],
         'seg': ['mmsegmentation>=1.0.0'],

@@ -25,8 +25,9 @@ class CPUDistributedDataParallel(MMDistributedDataParallel):
     """
 
     def __init__(self, module: nn.Module, **kwargs) -> None:
-        num_sync = sum(isinstance(m, nn.SyncBatchNorm) or 'SyncBN' in type(
-            m).__name__ for m in module.modules())
+        # torch's SyncBatchNorm and mmcv's (MMSyncBN); revert handles both
+        num_sync = sum('SyncBatchNorm' in type(m).__name__
+                       for m in module.modules())
         if num_sync:
             module = revert_sync_batchnorm(module)
             print_log(

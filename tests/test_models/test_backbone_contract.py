@@ -147,6 +147,17 @@ def test_bad_inputs_say_what_was_expected(name, bad, error, match):
 
 
 @pytest.mark.parametrize('name', BACKBONES)
+def test_in_channels(name):
+    """``in_channels`` reaches both the stem and the input check."""
+    model = build(name, in_channels=4).eval()
+    with torch.no_grad():
+        outs = model(torch.rand(1, 4, 40, 56))
+    assert [o.shape[1] for o in outs] == model.out_channels
+    with pytest.raises(ValueError, match='4'):
+        model(torch.rand(1, 3, 40, 56))
+
+
+@pytest.mark.parametrize('name', BACKBONES)
 def test_out_indices(name):
     model = build(name, out_indices=(-1, 1)).eval()
     assert model.out_indices == (1, model.num_stages - 1)

@@ -8,12 +8,14 @@ import torch
 import torch.nn.functional as F
 
 from mmhybrid.models.backbones import lsla as lsla_mod
-from mmhybrid.models.layers.swin import window_attention_mask
 from mmhybrid.models.backbones.lsla import (LSLA, TABLES, ViTLSLA,
                                             relative_position_index)
+from mmhybrid.models.layers.swin import window_attention_mask
 from mmhybrid.models.utils import load_pretrained
 from mmhybrid.utils.analysis import build_target
 from mmhybrid.utils.flops import flop_analyzer
+
+NEG_INF = float('-inf')  # LSLA's masks (ViTLSLA.mask_value)
 
 TINY = dict(embed_dims=8, depths=[2, 1, 2, 1], num_heads=[2, 2, 4, 4])
 
@@ -111,7 +113,7 @@ def test_lsa_is_softmax_xxt_x(scale_mode, shift):
         assert torch.all(m.dynamic_scale_table == 4**-0.5)
         assert not m.outer_bias_table.any()
     x = torch.randn(2, 8, 12, 8)
-    mask = window_attention_mask(8, 12, 4, shift, x.device)
+    mask = window_attention_mask(8, 12, 4, shift, x.device, NEG_INF)
     out = m(x, shift, mask)
     if not shift:  # the formula itself, one head at a time
         xw = windows(x, 4)
@@ -135,7 +137,8 @@ def test_every_switch_matches_the_formula(attn_mode, shift):
                      scale_mode=scale_mode, outer_bias=outer).eval()
             randomise_tables(m)
             x = torch.randn(2, 8, 8, 12)
-            out = m(x, shift, window_attention_mask(8, 8, 4, shift, x.device))
+            out = m(x, shift, window_attention_mask(8, 8, 4, shift, x.device,
+                                                    NEG_INF))
             torch.testing.assert_close(out, reference_lsla(m, x, shift),
                                        rtol=1e-5, atol=1e-5)
 
@@ -151,7 +154,7 @@ def test_fused_path_is_taken_only_without_ds_and_outer_bias(monkeypatch):
                                      ('dynamic', False, False)):
         calls.clear()
         m = LSLA(8, 2, 4, scale_mode=scale_mode, outer_bias=outer)
-        m(x, 2, window_attention_mask(8, 8, 4, 2, x.device))
+        m(x, 2, window_attention_mask(8, 8, 4, 2, x.device, NEG_INF))
         assert m.fused == fused and bool(calls) == fused
 
 
@@ -208,7 +211,8 @@ def test_padding_is_invisible(size, monkeypatch):
                 return out
             monkeypatch.setattr(lsla_mod, 'pad_to_windows', noisy)
         for shift in (0, 2):
-            mask = window_attention_mask(*size, 4, shift, x.device)
+            mask = window_attention_mask(*size, 4, shift, x.device,
+                                         NEG_INF)
             outs[fill, shift] = m(x, shift, mask)
     for shift in (0, 2):
         torch.testing.assert_close(outs['zeros', shift],

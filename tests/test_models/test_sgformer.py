@@ -151,6 +151,11 @@ def test_convert_official_idempotent(fixture):
     assert 'patch_embed1.pos_embed' in once and 'pos_embed' not in once
     assert not any(k.startswith('head.') for k in once)
     assert SGFormer.convert_official(once).keys() == once.keys()
+    # a whole checkpoint: the EMA weights win here too, as in the loader
+    ema = {k: torch.ones_like(v) for k, v in sd.items()}
+    picked = SGFormer.convert_official(dict(state_dict=sd,
+                                            state_dict_ema=ema))
+    assert all(v.eq(1).all() for v in picked.values())
 
 
 def test_pos_embed_resized_on_load(fixture):

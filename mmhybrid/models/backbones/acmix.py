@@ -466,9 +466,6 @@ class ResNetACmix(BaseBackbone):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
 
-    def forward_stem(self, x: Tensor) -> Tensor:
-        return self.stem(x)
-
     def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
         for block in self.stages[i]:
             x = self.run_block(block, x)
@@ -808,9 +805,6 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.constant_(m.weight, 1.)
                 nn.init.constant_(m.bias, 0)
-
-    def forward_stem(self, x: Tensor) -> Tensor:
-        return self.stem(x)
 
     @classmethod
     def convert_official(cls, state_dict: Dict[str, Tensor]

@@ -211,9 +211,9 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         return [self.stage_strides[i] for i in self.out_indices]
 
     # --------------------------------------------------------- forward ----
-    @abstractmethod
     def forward_stem(self, x: Tensor) -> Tensor:
-        """Run the stem."""
+        """Run the stem (``self.stem``, as :attr:`stem_modules` assumes)."""
+        return self.stem(x)
 
     @abstractmethod
     def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:

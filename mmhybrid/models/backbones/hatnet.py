@@ -297,15 +297,14 @@ class InvertedResidual(nn.Module):
         self.drop = nn.Dropout2d(drop, inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.device.type == 'cpu':
-            # oneDNN runs these convs (whose backward is half of a training
-            # step) 1.4-1.9x faster channels-last; the rest of the network
-            # stays NCHW, so the block converts in and out
+        # oneDNN runs these convs (whose backward is half of a training step)
+        # 1.4-1.9x faster channels-last; the rest of the network stays NCHW,
+        # so on CPU the block converts in and out
+        cpu = x.device.type == 'cpu'
+        if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
-            x = self.drop(self.conv2(self.conv1(x)))
-            return self.drop(self.conv3(x)).contiguous()
-        x = self.drop(self.conv2(self.conv1(x)))
-        return self.drop(self.conv3(x))
+        x = self.drop(self.conv3(self.drop(self.conv2(self.conv1(x)))))
+        return x.contiguous() if cpu else x
 
 
 class HMHSABlock(nn.Module):
@@ -454,9 +453,6 @@ class _HMHSANet(BaseBackbone):
     def parse_arch(cls, arch: ArchType) -> Dict:
         return {**cls.arch_defaults, **super().parse_arch(arch)}
 
-    def forward_stem(self, x: Tensor) -> Tensor:
-        return self.stem(x)
-
     def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
         stage = self.stages[i]
         if i > 0:
@@ -542,8 +538,9 @@ class HATNet(_HMHSANet):
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 97, 131))]
         [(1, 8, 25, 33), (1, 16, 13, 17), (1, 32, 7, 9), (1, 48, 4, 5)]
     """
-    _v = dict(expansions=[8, 8, 4, 4], grid_sizes=[8, 7, 7, 1],
-              ds_ratios=[8, 4, 2, 1], kernel_sizes=[3, 3, 3, 3])
+    arch_defaults = _v = dict(expansions=[8, 8, 4, 4], grid_sizes=[8, 7, 7, 1],
+                              ds_ratios=[8, 4, 2, 1],
+                              kernel_sizes=[3, 3, 3, 3])
     # yapf: disable
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(
@@ -557,7 +554,7 @@ class HATNet(_HMHSANet):
             _v, dims=[64, 128, 320, 640], head_dim=64, depths=[3, 8, 27, 3])),
     }
     # yapf: enable
-    arch_defaults = _v
+    del _v
 
     def __init__(self, arch: ArchType = 's', **kwargs) -> None:
         if 'norm_cfg' in kwargs:
@@ -586,8 +583,9 @@ class TransCNN(_HMHSANet):
             ``dict(type='BN')``.
         **kwargs: As :class:`HATNet`.
     """
-    _v = dict(expansions=[4, 4, 6, 6], grid_sizes=[8, 8, 8, 1],
-              ds_ratios=[8, 4, 2, 1], kernel_sizes=[5, 3, 5, 3])
+    arch_defaults = _v = dict(expansions=[4, 4, 6, 6], grid_sizes=[8, 8, 8, 1],
+                              ds_ratios=[8, 4, 2, 1],
+                              kernel_sizes=[5, 3, 5, 3])
     # yapf: disable
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(
@@ -601,7 +599,7 @@ class TransCNN(_HMHSANet):
             _v, dims=[64, 128, 384, 768], head_dim=64, depths=[3, 4, 16, 3])),
     }
     # yapf: enable
-    arch_defaults = _v
+    del _v
     post_norm = True
 
     def __init__(self, arch: ArchType = 's',

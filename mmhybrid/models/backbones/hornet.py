@@ -232,9 +232,6 @@ class HorNet(BaseBackbone):
     def stage_modules(self, i: int) -> List[nn.Module]:
         return [self.downsample_layers[i]] + super().stage_modules(i)
 
-    def forward_stem(self, x: Tensor) -> Tensor:
-        return self.stem(x)
-
     def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
         x = self.downsample_layers[i](x)
         for block in self.stages[i]:

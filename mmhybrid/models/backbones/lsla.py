@@ -300,20 +300,19 @@ class LSLA(nn.Module):
         Args:
             x (Tensor): Normalised tokens ``(B, H, W, C)``, unshifted.
             shift (int): Cyclic shift of this block (0: none).
-            mask (Tensor, optional): ``(nW, N, N)`` mask of the padded,
-                shifted map (Swin's shift regions, padding apart), e.g. from
-                :func:`~mmhybrid.models.layers.swin.window_attention_mask`:
-                0 where a pair may attend; any other value masks the pair
-                (applied as ``-inf``). None: nothing masked.
+            mask (Tensor, optional): ``(nW, N, N)`` additive mask of the
+                padded, shifted map (Swin's shift regions, padding apart):
+                0 where a pair may attend, ``-inf`` where not (masked pairs
+                get exactly zero weight), as
+                :func:`~mmhybrid.models.layers.swin.window_attention_mask`
+                gives with ``value=float('-inf')`` (built once per stage).
+                None: nothing masked.
 
         Returns:
             Tensor: ``(B, H, W, C)``.
         """
         b, h, w, c = x.shape
         ws = self.window_size
-        if mask is not None:  # -inf: masked pairs get exactly zero weight
-            mask = torch.zeros_like(mask).masked_fill_(mask != 0,
-                                                       float('-inf'))
         pad_b, pad_r = (-h) % ws, (-w) % ws
         if pad_b or pad_r:
             x = pad_to_windows(x, pad_b, pad_r)
@@ -433,6 +432,8 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 64, 90))]
         [(1, 8, 16, 23), (1, 16, 8, 12), (1, 32, 4, 6), (1, 64, 2, 3)]
     """
+    #: Masked pairs (shift regions, padding) get exactly zero weight.
+    mask_value = float('-inf')
     arch_zoo = {
         # the paper's 18.9M / 3.5G: 19.12M / 3.52G (100 classes, 224)
         **dict.fromkeys(['t', 'tiny'],
@@ -476,7 +477,8 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
         if len(num_heads) != len(depths):
             raise ValueError(f'depths {depths} and num_heads {num_heads} '
                              'must have the same length')
-        super().__init__(num_stages=len(depths), **kwargs)
+        super().__init__(num_stages=len(depths), in_channels=in_channels,
+                         **kwargs)
         self.arch = arch
         self.window_size = window_size
         dims = [arch['embed_dims'] * 2**i for i in range(len(depths))]

@@ -440,7 +440,7 @@ class SGAttention(nn.Module):
         # global half: keys pooled by the sr x sr conv (floors, as official;
         # a side shorter than sr is zero-padded to one cell)
         q1 = self._heads(self.q1(x), half)
-        x_ = x.permute(0, 2, 1).reshape(b, c, h, w)
+        x_ = _to_nchw(x, hw)
         if h < sr or w < sr:
             x_ = F.pad(x_, (0, max(sr - w, 0), 0, max(sr - h, 0)))
         pooled = self.sr(x_)
@@ -761,7 +761,7 @@ class SGFormer(BaseBackbone):
                          ) -> Dict[str, Tensor]:
         """Official SG-Former keys -> this layout: ``pos_embed`` moves into
         the stem, ``head.*`` is dropped. Pure and idempotent."""
-        state_dict = extract_state_dict(state_dict)
+        state_dict = extract_state_dict(state_dict, keys=cls.state_dict_keys)
         return {('patch_embed1.pos_embed' if k == 'pos_embed' else k): v
                 for k, v in state_dict.items() if not k.startswith('head.')}
 

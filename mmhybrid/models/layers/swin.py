@@ -17,10 +17,13 @@ from torch import Tensor
 
 
 def window_attention_mask(h: int, w: int, window_size: int, shift: int,
-                          device: torch.device) -> Optional[Tensor]:
-    """Mask (0 / -100) of the windows of an ``h x w`` map padded to window
-    multiples and rolled by ``-shift``: tokens attend only within their
-    shift region (the official Swin rule) and never to padding.
+                          device: torch.device,
+                          value: float = -100.) -> Optional[Tensor]:
+    """Mask (0 / ``value``) of the windows of an ``h x w`` map padded to
+    window multiples and rolled by ``-shift``: tokens attend only within
+    their shift region (the official Swin rule) and never to padding.
+    ``value`` is Swin's -100 by default; ``-inf`` gives masked pairs
+    exactly zero weight.
 
     Returns:
         Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
@@ -46,7 +49,9 @@ def window_attention_mask(h: int, w: int, window_size: int, shift: int,
     region = region.view(hp // ws, ws, wp // ws, ws).transpose(1, 2)
     region = region.reshape(-1, ws * ws)
     mask = region.unsqueeze(1) - region.unsqueeze(2)
-    return mask.ne(0).float() * -100.
+    # masked_fill, not a product: 0 * -inf would be nan
+    return torch.zeros(mask.shape, device=device).masked_fill_(
+        mask != 0, value)
 
 
 class PatchMerging(nn.Module):
@@ -94,6 +99,9 @@ class SwinStagesMixin:
     ``self.norm{i}``, a ``stem`` returning NHWC); mixed in before
     :class:`~mmhybrid.models.backbones.BaseBackbone`."""
 
+    #: Additive value of masked pairs in :func:`window_attention_mask`.
+    mask_value = -100.
+
     def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
         stage = self.stages[i]
         if i > 0:
@@ -102,9 +110,11 @@ class SwinStagesMixin:
         ws = self.window_size
         # official rule: no shift when the window covers the map's short side
         shift = ws // 2 if min(h, w) > ws else 0
-        masks = {0: window_attention_mask(h, w, ws, 0, x.device)}
-        if shift and len(stage.blocks) > 1:
-            masks[shift] = window_attention_mask(h, w, ws, shift, x.device)
+        masks = {0: window_attention_mask(h, w, ws, 0, x.device,
+                                          self.mask_value)}
+        if shift and any(block.shift_size for block in stage.blocks):
+            masks[shift] = window_attention_mask(h, w, ws, shift, x.device,
+                                                 self.mask_value)
         for block in stage.blocks:
             s = shift if block.shift_size else 0
             x = self.run_block(block, x, s, masks[s])
