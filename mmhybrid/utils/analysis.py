@@ -182,15 +182,17 @@ def macs_to_flops(macs: float) -> float:
     return 2 * macs
 
 
-def count_macs(model: nn.Module, x: Tensor) -> Tuple[int, Dict[str, int]]:
+def count_macs(model: nn.Module, x: Tensor,
+               elementwise: bool = False) -> Tuple[int, Dict[str, int]]:
     """MACs (the papers' "FLOPs") of ``model(x)`` in eval mode, and the ops
-    the counter skipped, from :func:`mmhybrid.utils.flops.flop_analyzer`."""
+    the counter skipped, from :func:`mmhybrid.utils.flops.flop_analyzer`
+    (``elementwise``: count element-wise ops too)."""
     from .flops import flop_analyzer
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            analyzer = flop_analyzer(model, (x, ))
+            analyzer = flop_analyzer(model, (x, ), elementwise=elementwise)
             analyzer.unsupported_ops_warnings(False)
             analyzer.uncalled_modules_warnings(False)
             return analyzer.total(), dict(analyzer.unsupported_ops())

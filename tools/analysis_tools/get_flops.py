@@ -21,8 +21,7 @@ import torch
 from mmengine.analysis import parameter_count
 from mmengine.config import DictAction
 
-from mmhybrid.utils.analysis import build_target, macs_to_flops
-from mmhybrid.utils.flops import flop_analyzer
+from mmhybrid.utils.analysis import build_target, count_macs, macs_to_flops
 
 
 def parse_args():
@@ -48,14 +47,8 @@ def main():
     h, w = (args.shape * 2)[:2]
     model, desc = build_target(args.target, args.arch, args.num_classes,
                                args.kwargs, args.cfg_options)
-    model.eval()
-    x = torch.rand(1, 3, h, w)
-    with torch.no_grad():
-        analyzer = flop_analyzer(model, (x, ), elementwise=args.elementwise)
-        analyzer.unsupported_ops_warnings(False)
-        analyzer.uncalled_modules_warnings(False)
-        macs = analyzer.total()
-        unsupported = dict(analyzer.unsupported_ops())
+    macs, unsupported = count_macs(model, torch.rand(1, 3, h, w),
+                                   args.elementwise)
     params = parameter_count(model)['']
     flops = macs_to_flops(macs)
     result = dict(model=desc, input=[1, 3, h, w], params=params,
