@@ -1,7 +1,9 @@
 """ViT-LSLA: no official code exists, so the invariants of the paper's
 definition are the tests (LSA formula, outer bias after the softmax, masks,
 padding), plus the documented budgets, the switches and the loader."""
+import json
 import math
+import os.path as osp
 
 import pytest
 import torch
@@ -329,6 +331,28 @@ def test_budget(arch):
     if arch == 't':  # the paper: 18.9M, 3.5G (+-3%)
         assert abs(params / 18.9e6 - 1) < 0.03
         assert abs(flops / 3.5e9 - 1) < 0.03
+
+
+with open(osp.join(osp.dirname(__file__), '..', '..', 'configs', 'lsla',
+                  'layouts.json')) as f:
+    LAYOUTS = json.load(f)
+
+
+@pytest.mark.parametrize('spec', [
+    pytest.param(d, id=d['name']) for d in LAYOUTS
+    if d['type'] == 'ViTLSLA' and 't-swin' not in d['name']])
+def test_timed_layouts_meet_the_budget(spec):
+    """The candidates configs/lsla/README.md times for the choice of 't'
+    all meet the paper's 18.9M / 3.5G within 3%."""
+    arch = spec['kwargs']['arch']
+    model, _ = build_target(
+        'ViTLSLA', arch if isinstance(arch, str) else repr(arch), 100)
+    params = sum(p.numel() for p in model.parameters())
+    analyzer = flop_analyzer(model.eval(), (torch.rand(1, 3, 224, 224), ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    assert abs(params / 18.9e6 - 1) < 0.03
+    assert abs(analyzer.total() / 3.5e9 - 1) < 0.03
 
 
 # ---------------------------------------------------- loading / LR decay ---
