@@ -333,8 +333,9 @@ def test_budget(arch):
         assert abs(flops / 3.5e9 - 1) < 0.03
 
 
-with open(osp.join(osp.dirname(__file__), '..', '..', 'configs', 'lsla',
-                  'layouts.json')) as f:
+_LAYOUTS_JSON = osp.join(osp.dirname(__file__), '..', '..', 'configs',
+                         'lsla', 'layouts.json')
+with open(_LAYOUTS_JSON) as f:
     LAYOUTS = json.load(f)
 
 
