@@ -57,6 +57,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
+from ..layers.swin import window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone, Stage
 
@@ -94,13 +95,9 @@ def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
     # (B, 3, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d)
     qkv = qkv.view(b, 3, nh, d, gh, g, gw, g).permute(1, 0, 2, 4, 6, 5, 7, 3)
     q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).unbind(0)
-    mask = None
-    if ph or pw:
-        valid = torch.zeros(h + ph, w + pw, dtype=torch.bool,
-                            device=q.device)
-        valid[:h, :w] = True
-        mask = valid.view(gh, g, gw, g).transpose(1, 2).reshape(
-            1, gh * gw, 1, g * g)
+    mask = window_valid_mask((h, w), (h + ph, w + pw), g, q.device)
+    if mask is not None:  # (1, windows, 1 query row, keys)
+        mask = mask[None, :, None]
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                          scale=scale)
     out = out.view(b, nh, gh, gw, g, g, d).permute(0, 1, 6, 2, 4, 3, 5)

@@ -73,6 +73,7 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
+from ..layers.swin import window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
 
@@ -283,18 +284,6 @@ def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
     x = x.view(b, -1, hp // window, wp // window, window, window, x.shape[-1])
     x = x.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, -1)
     return x[:, :h, :w].reshape(b, h * w, -1)
-
-
-def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
-                      window: int, device: torch.device) -> Optional[Tensor]:
-    """(nW, window**2) bool, True on real tokens; None without padding."""
-    (h, w), (hp, wp) = hw, padded_hw
-    if (hp, wp) == (h, w):
-        return None
-    valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
-    valid[:h, :w] = True
-    valid = valid.view(hp // window, window, wp // window, window)
-    return valid.permute(0, 2, 1, 3).reshape(-1, window * window)
 
 
 def local_window_attention(q: Tensor, k: Tensor, v: Tensor,

@@ -6,6 +6,8 @@ blocks called as ``block(x, shift, mask)`` on NHWC maps); masks come from
 :func:`window_attention_mask`, which pads maps to window multiples and keeps
 padding out of every window. :class:`SwinStagesMixin` gives a backbone the
 matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
+:func:`window_valid_mask` marks the real tokens of padded, unshifted windows
+(SG-Former's local half, HAT-Net's grid attention).
 """
 import math
 from typing import Optional, Tuple
@@ -14,6 +16,24 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
+                      window: int, device: torch.device) -> Optional[Tensor]:
+    """Which tokens of the ``window x window`` windows of an ``h x w`` map,
+    zero-padded on the bottom/right to ``padded_hw``, are real.
+
+    Returns:
+        Tensor | None: ``(nW, window**2)`` bool, True on real tokens
+        (windows row-major); None without padding.
+    """
+    (h, w), (hp, wp) = hw, padded_hw
+    if (hp, wp) == (h, w):
+        return None
+    valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
+    valid[:h, :w] = True
+    valid = valid.view(hp // window, window, wp // window, window)
+    return valid.permute(0, 2, 1, 3).reshape(-1, window * window)
 
 
 def window_attention_mask(h: int, w: int, window_size: int, shift: int,
