@@ -535,23 +535,23 @@ class HATNet(_HMHSANet):
         >>> [tuple(o.shape) for o in model(torch.rand(1, 3, 97, 131))]
         [(1, 8, 25, 33), (1, 16, 13, 17), (1, 32, 7, 9), (1, 48, 4, 5)]
     """
-    arch_defaults = _v = dict(expansions=[8, 8, 4, 4], grid_sizes=[8, 7, 7, 1],
-                              ds_ratios=[8, 4, 2, 1],
-                              kernel_sizes=[3, 3, 3, 3])
+    #: Per-stage settings every variant shares unless it overrides them
+    #: (merged in by ``parse_arch``).
+    arch_defaults = dict(expansions=[8, 8, 4, 4], grid_sizes=[8, 7, 7, 1],
+                         ds_ratios=[8, 4, 2, 1], kernel_sizes=[3, 3, 3, 3])
     # yapf: disable
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(
-            _v, dims=[48, 96, 240, 384], head_dim=48, depths=[2, 2, 6, 3])),
+            dims=[48, 96, 240, 384], head_dim=48, depths=[2, 2, 6, 3])),
         **dict.fromkeys(['s', 'small'], dict(
-            _v, dims=[64, 128, 320, 512], head_dim=64, depths=[2, 3, 8, 3])),
+            dims=[64, 128, 320, 512], head_dim=64, depths=[2, 3, 8, 3])),
         **dict.fromkeys(['m', 'medium'], dict(
-            _v, dims=[64, 128, 320, 512], head_dim=64, depths=[3, 6, 18, 3],
+            dims=[64, 128, 320, 512], head_dim=64, depths=[3, 6, 18, 3],
             kernel_sizes=[5, 3, 5, 3])),
         **dict.fromkeys(['l', 'large'], dict(
-            _v, dims=[64, 128, 320, 640], head_dim=64, depths=[3, 8, 27, 3])),
+            dims=[64, 128, 320, 640], head_dim=64, depths=[3, 8, 27, 3])),
     }
     # yapf: enable
-    del _v
 
     def __init__(self, arch: ArchType = 's', **kwargs) -> None:
         if 'norm_cfg' in kwargs:
@@ -580,23 +580,21 @@ class TransCNN(_HMHSANet):
             ``dict(type='BN')``.
         **kwargs: As :class:`HATNet`.
     """
-    arch_defaults = _v = dict(expansions=[4, 4, 6, 6], grid_sizes=[8, 8, 8, 1],
-                              ds_ratios=[8, 4, 2, 1],
-                              kernel_sizes=[5, 3, 5, 3])
+    arch_defaults = dict(expansions=[4, 4, 6, 6], grid_sizes=[8, 8, 8, 1],
+                         ds_ratios=[8, 4, 2, 1], kernel_sizes=[5, 3, 5, 3])
     # yapf: disable
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'], dict(
-            _v, dims=[64, 128, 256, 512], head_dim=64, depths=[2, 2, 4, 2],
+            dims=[64, 128, 256, 512], head_dim=64, depths=[2, 2, 4, 2],
             expansions=[4, 4, 4, 4])),
         **dict.fromkeys(['s', 'small'], dict(
-            _v, dims=[64, 128, 256, 512], head_dim=64, depths=[3, 4, 8, 3])),
+            dims=[64, 128, 256, 512], head_dim=64, depths=[3, 4, 8, 3])),
         **dict.fromkeys(['m', 'medium'], dict(
-            _v, dims=[64, 128, 320, 640], head_dim=64, depths=[3, 4, 12, 3])),
+            dims=[64, 128, 320, 640], head_dim=64, depths=[3, 4, 12, 3])),
         **dict.fromkeys(['l', 'large'], dict(
-            _v, dims=[64, 128, 384, 768], head_dim=64, depths=[3, 4, 16, 3])),
+            dims=[64, 128, 384, 768], head_dim=64, depths=[3, 4, 16, 3])),
     }
     # yapf: enable
-    del _v
     post_norm = True
 
     def __init__(self, arch: ArchType = 's',
