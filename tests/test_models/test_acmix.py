@@ -150,6 +150,8 @@ def test_init_follows_official():
     swin = SwinACmix(arch=dict(embed_dims=8, depths=[1, 1, 1, 1],
                                num_heads=[1, 1, 2, 2]))
     resnet = ResNetACmix(arch=dict(depths=[1, 1, 1, 1], base_channels=8))
+    swin.init_weights()
+    resnet.init_weights()
     for m in swin.modules():
         if isinstance(m, WindowACmix):
             assert torch.equal(m.dep_conv.weight,

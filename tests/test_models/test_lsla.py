@@ -304,7 +304,7 @@ def test_invalid_archs():
     with pytest.raises(ValueError, match='same length'):
         ViTLSLA(arch=dict(TINY, num_heads=[1, 2]))
     model = ViTLSLA(arch=dict(base='t', depths=[1, 1, 1, 1]))
-    assert model.arch['mlp_ratio'] == 3
+    assert model.arch_settings['mlp_ratio'] == 3
 
 
 # ------------------------------------------------------------- budget ------

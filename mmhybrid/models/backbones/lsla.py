@@ -410,7 +410,6 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
             ``mlp_ratio`` (default 4) and ``stem_channels`` (default
             ``embed_dims // 2``); ``base='t'`` updates a variant.
             Defaults to 't'.
-        in_channels (int): Input image channels. Defaults to 3.
         window_size (int): Window size ``M``. Defaults to 7.
         attn_mode (str): See :class:`LSLA`. Defaults to 'qxx'.
         out_proj (bool): See :class:`LSLA`. Defaults to True.
@@ -428,8 +427,8 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
             Defaults to ``dict(type='BN')``.
         stem_act_cfg (dict): Activation between the stem convs.
             Defaults to ``dict(type='GELU')``.
-        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``,
-            ``with_cp``, ``init_cfg`` and ``pretrained`` of
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
             :class:`BaseBackbone`.
 
     Example:
@@ -465,7 +464,6 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
 
     def __init__(self,
                  arch: Union[str, Dict] = 't',
-                 in_channels: int = 3,
                  window_size: int = 7,
                  attn_mode: str = 'qxx',
                  out_proj: bool = True,
@@ -480,22 +478,18 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
                  stem_norm_cfg: Dict = dict(type='BN'),
                  stem_act_cfg: Dict = dict(type='GELU'),
                  **kwargs) -> None:
-        arch = self.parse_arch(arch)
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         depths, num_heads = list(arch['depths']), list(arch['num_heads'])
-        if len(num_heads) != len(depths):
-            raise ValueError(f'depths {depths} and num_heads {num_heads} '
-                             'must have the same length')
-        super().__init__(num_stages=len(depths), in_channels=in_channels,
-                         **kwargs)
-        self.arch = arch
         self.window_size = window_size
         dims = [arch['embed_dims'] * 2**i for i in range(len(depths))]
         mid = arch.get('stem_channels', dims[0] // 2)
         self.stem = nn.Sequential(
-            ConvModule(in_channels, mid, 3, 2, 1, norm_cfg=stem_norm_cfg,
-                       act_cfg=stem_act_cfg),
+            ConvModule(self.in_channels, mid, 3, 2, 1,
+                       norm_cfg=stem_norm_cfg, act_cfg=stem_act_cfg),
             ConvModule(mid, dims[0], 3, 2, 1, norm_cfg=stem_norm_cfg,
                        act_cfg=None))
+        stride = 4  # two stride-2 convs
         attn_kwargs = dict(attn_mode=attn_mode, out_proj=out_proj,
                            scale_mode=scale_mode, inner_bias=inner_bias,
                            outer_bias=outer_bias, qkv_bias=qkv_bias)
@@ -510,12 +504,14 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
                           attn_drop_rate, dpr[start + j], **attn_kwargs)
                 for j in range(depth)
             ]
+            if i:
+                stride *= 2  # patch merging halves the map
             self.stages.append(
                 Stage(PatchMerging(dims[i - 1]) if i else None, blocks))
+            self.feature_info.append(
+                dict(num_chs=dims[i], reduction=stride, module=f'stages.{i}'))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
-        self.stage_channels = dims
-        self.stage_strides = [4 * 2**i for i in range(len(depths))]
         self._freeze_stages()
 
     def forward_stem(self, x: Tensor) -> Tensor:
