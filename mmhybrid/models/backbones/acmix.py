@@ -97,7 +97,7 @@ from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..layers.swin import (PatchMerging, SwinStagesMixin,
-                           resize_relative_table)
+                           relative_position_index, resize_relative_table)
 from .base_backbone import BaseBackbone, Stage
 
 # --------------------------------------------------------------- helpers ----
@@ -545,12 +545,9 @@ class WindowACmix(nn.Module):
         self.scale = self.head_dim**-0.5
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window_size - 1)**2, num_heads))
-        ar = torch.arange(window_size)
-        coords = torch.stack(torch.meshgrid(ar, ar, indexing='ij')).flatten(1)
-        rel = (coords[:, :, None] - coords[:, None, :]) + (window_size - 1)
         self.register_buffer(
-            'relative_position_index',
-            rel[0] * (2 * window_size - 1) + rel[1], persistent=False)
+            'relative_position_index', relative_position_index(window_size),
+            persistent=False)
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(embed_dims, embed_dims)
