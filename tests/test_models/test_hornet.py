@@ -190,7 +190,9 @@ def test_adapt_complex_weight():
     torch.testing.assert_close(r[0, 0, :, 0], torch.linspace(0, 1, 13))
 
 
-def test_gf_fft_in_float32_under_autocast(monkeypatch):
+def test_gf_fft_precision(monkeypatch):
+    """The FFT runs in float32 under autocast and in bf16 models, and in
+    float64 in float64 models (the official code casts to float32)."""
     seen = []
     for fn in ('rfft2', 'irfft2'):
         orig = getattr(torch.fft, fn)
@@ -212,8 +214,15 @@ def test_gf_fft_in_float32_under_autocast(monkeypatch):
         assert max_diff(o, r) < 0.5  # bf16 rounding only
     # a model cast to bf16 (no autocast) works too; the official one fails
     gf = GlobalLocalFilter(8).to(torch.bfloat16)
+    seen.clear()
     assert gf(torch.randn(1, 8, 9, 10, dtype=torch.bfloat16)).dtype == \
         torch.bfloat16
+    assert set(seen) == {torch.float32, torch.complex64}
+    seen.clear()
+    with torch.no_grad():
+        outs = model.double()(x.double())
+    assert set(seen) == {torch.float64, torch.complex128}
+    assert all(o.dtype == torch.float64 for o in outs)
 
 
 # ----------------------------------------------------- official parity ----
