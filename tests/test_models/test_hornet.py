@@ -45,7 +45,7 @@ ALIASES = {'t': 'tiny', 't-gf': 'tiny-gf', 's': 'small', 's-gf': 'small-gf',
 FP64_TOL = 1e-10
 #: float32 parity: ours in float32 vs the official float64 outputs, within
 #: this multiple of the official model's own float32-vs-float64 error
-#: (the fixtures' ``fp32_error``; README: "Tolerances")
+#: (the fixtures' ``fp32_error``; README: "Conditioning and tolerances")
 FP32_FACTOR = 10
 
 
@@ -367,40 +367,37 @@ def test_fixture_branches_matter():
             pattern
 
 
-FP32_CASES = {
-    'hornet_gf': ('hornet_gf.pt', None),
-    'gnfpn_gf': ('gnfpn.pt', 'gnfpn_gf'),
-    'gn_uper_head_gf': ('gn_uper_head.pt', 'gn_uper_head_gf'),
-}
+def as_list(outs):
+    return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
 
-@pytest.mark.parametrize('case', sorted(FP32_CASES))
+def fp32_runs(case):
+    """(our float32 outputs, float64 references, official float32 error)
+    of one fixture case, per input."""
+    if case == 'hornet_gf':
+        fx = load('hornet_gf.pt')
+        model, _ = build_backbone('gf', fx['state_dict'], dtype=torch.float32)
+        for size, x in inputs(torch.float32).items():
+            yield (model(x), fx['outputs'][size],
+                   fx['fp32_error']['outputs'][size])
+    else:
+        kind = case[:-len('_gf')]
+        fx = load(f'{kind}.pt')
+        module = build_neck(kind, 'gf', fx[case], dtype=torch.float32)
+        yield (module([x.float() for x in fx['inputs']]),
+               fx[case]['outputs'], fx[case]['fp32_error'])
+
+
+@pytest.mark.parametrize('case', ['hornet_gf', 'gnfpn_gf', 'gn_uper_head_gf'])
 def test_fp32_parity_within_official_rounding(case):
     """What users run: float32, compared with the official float64 outputs
     within FP32_FACTOR times the official float32 model's own error."""
-    file, entry = FP32_CASES[case]
-    fx = load(file)
     with torch.no_grad():
-        if entry is None:
-            model, _ = build_backbone('gf', fx['state_dict'],
-                                      dtype=torch.float32)
-            for size, x in inputs(torch.float32).items():
-                outs = model(x)
-                assert outs[0].dtype == torch.float32
-                err = max(max_diff(o, r)
-                          for o, r in zip(outs, fx['outputs'][size]))
-                bound = FP32_FACTOR * fx['fp32_error']['outputs'][size]
-                assert err <= bound, (size, err, bound)
-            return
-        module = build_neck(case.rsplit('_', 1)[0], 'gf', fx[entry],
-                            dtype=torch.float32)
-        outs = module([x.float() for x in fx['inputs']])
-    outs = outs if isinstance(outs, (list, tuple)) else [outs]
-    refs = fx[entry]['outputs']
-    refs = refs if isinstance(refs, (list, tuple)) else [refs]
-    err = max(max_diff(o, r) for o, r in zip(outs, refs))
-    bound = FP32_FACTOR * fx[entry]['fp32_error']
-    assert err <= bound, (err, bound)
+        for outs, refs, official_error in fp32_runs(case):
+            outs, refs = as_list(outs), as_list(refs)
+            assert all(o.dtype == torch.float32 for o in outs)
+            err = max(max_diff(o, r) for o, r in zip(outs, refs))
+            assert err <= FP32_FACTOR * official_error, (err, official_error)
 
 
 # ------------------------------------------------------------ LR decay ----
