@@ -93,8 +93,9 @@ class GlobalLocalFilter(nn.Module):
     (``out[:, 2i]`` local, ``out[:, 2i + 1]`` global) between two
     LayerNorms. The filter is stored for a ``h x w`` rfft grid and resized to
     the grid of any input at run time, so any size (odd, non-square) works.
-    The FFT branch runs with autocast off in float32 (float64 for a float64
-    input) and is cast back to the input dtype.
+    The FFT branch runs with autocast off in float32, or in float64 for a
+    float64 input (the official code always casts to float32), and is cast
+    back to the input dtype.
 
     Args:
         dim (int): Number of input (and output) channels; must be even.
