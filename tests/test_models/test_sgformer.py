@@ -30,8 +30,14 @@ TINY = dict(embed_dims=[8, 16, 32, 32], num_heads=[2, 2, 2, 2],
 FP64_ATOL = 1e-10
 #: float32: this many times the official model's own fp32-vs-fp64 error
 FP32_FACTOR = 10
-#: the global half of the HS blocks: explicit softmax or fused attention
-GLOBAL_PATHS = {'explicit': 1 << 40, 'fused': 0}
+#: the global half of the HS blocks: explicit softmax, or fused attention
+#: with its significance map in one piece or in query chunks
+#: (EXPLICIT_GLOBAL_MAX, SIGNIFICANCE_CHUNK)
+GLOBAL_PATHS = {'explicit': (1 << 40, None), 'fused': (0, None),
+                'chunked': (0, 1 << 12)}
+#: the parity cases; the largest on the path it takes by default only
+PARITY = [(name, path) for name in ('224', '224x448', '448')
+          for path in GLOBAL_PATHS] + [('896x1344', 'fused')]
 
 
 @pytest.fixture(scope='module')
@@ -94,6 +100,13 @@ def first_block_output(model):
     return outs
 
 
+def set_global_path(monkeypatch, path):
+    explicit_max, chunk = GLOBAL_PATHS[path]
+    monkeypatch.setattr(sg, 'EXPLICIT_GLOBAL_MAX', explicit_max)
+    if chunk is not None:
+        monkeypatch.setattr(sg, 'SIGNIFICANCE_CHUNK', chunk)
+
+
 def max_diff(out, ref, step):
     return (out[..., ::step, ::step] - ref).abs().max().item()
 
@@ -143,14 +156,13 @@ def test_invalid_settings(arch, match):
 
 
 # -------------------------------------------------------------- parity ----
-@pytest.mark.parametrize('path', sorted(GLOBAL_PATHS))
-@pytest.mark.parametrize('name', ['224', '224x448', '448', '896x1344'])
+@pytest.mark.parametrize('name,path', PARITY)
 def test_official_parity(fixture, name, path, monkeypatch):
     """float64: stage outputs, significance maps, the first block and the
     official classifier's logits vs the official model (same weights;
     pos_embed resized bicubic for official at sizes != 224), with the HS
-    global half explicit or fused."""
-    monkeypatch.setattr(sg, 'EXPLICIT_GLOBAL_MAX', GLOBAL_PATHS[path])
+    global half explicit, fused, or fused with a chunked map."""
+    set_global_path(monkeypatch, path)
     model = loaded_model(fixture, torch.float64)
     maps = significance_maps(model)
     first = first_block_output(model)
@@ -178,7 +190,7 @@ def test_float32_within_official_conditioning(fixture, path, monkeypatch):
     Later outputs are not compared in fp32: an SG block sorts tokens by
     significance, fp32 rounding swaps near-ties, and the official model's
     own fp32 stage outputs are up to 0.5 from its fp64 ones (README)."""
-    monkeypatch.setattr(sg, 'EXPLICIT_GLOBAL_MAX', GLOBAL_PATHS[path])
+    set_global_path(monkeypatch, path)
     model = loaded_model(fixture, torch.float32)
     maps = significance_maps(model)
     first = first_block_output(model)
