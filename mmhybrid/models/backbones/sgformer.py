@@ -69,7 +69,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
-from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
@@ -116,6 +115,20 @@ def sincos_pos_embed(dim: int, grid: int) -> Tensor:
     row = pos.repeat_interleave(grid)[:, None] * omega
     table = torch.cat([col.sin(), col.cos(), row.sin(), row.cos()], dim=1)
     return table.float()[None]
+
+
+def resize_pos_embed(pos: Tensor, src: Tuple[int, int],
+                     dst: Tuple[int, int]) -> Tensor:
+    """mmpretrain's ``resize_pos_embed`` (bicubic, no extra tokens), in at
+    least float32 but never below the table's dtype (mmpretrain always
+    interpolates in float32, which would round a float64 model's table)."""
+    if tuple(src) == tuple(dst):
+        return pos
+    dtype = torch.promote_types(pos.dtype, torch.float32)
+    table = pos.reshape(1, *src, -1).permute(0, 3, 1, 2).to(dtype)
+    table = F.interpolate(table, size=dst, mode='bicubic',
+                          align_corners=False)
+    return table.flatten(2).transpose(1, 2).to(pos.dtype)
 
 
 def _to_nchw(x: Tensor, hw: Tuple[int, int]) -> Tensor:
@@ -181,13 +194,12 @@ class SGFormerStem(nn.Module):
         pos = self.pos_embed
         if torch.is_grad_enabled() and pos.requires_grad:
             self._pos_cache.clear()
-            return resize_pos_embed(pos, (self.pos_grid, ) * 2, hw,
-                                    num_extra_tokens=0)
+            return resize_pos_embed(pos, (self.pos_grid, ) * 2, hw)
         key = (hw, pos.device, pos.dtype, pos.data_ptr(), pos._version)
         if key not in self._pos_cache:
             self._pos_cache.clear()
             self._pos_cache[key] = resize_pos_embed(
-                pos.detach(), (self.pos_grid, ) * 2, hw, num_extra_tokens=0)
+                pos.detach(), (self.pos_grid, ) * 2, hw)
         return self._pos_cache[key]
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
@@ -339,10 +351,11 @@ def received_attention(q: Tensor, k: Tensor, scale: float,
         step = max(chunk // max(b * heads * m, 1), 1)
         if step >= n:
             return torch.mean(((q @ kt) * scale).softmax(-1).mean(1), dim=1)
-        total = q.new_zeros(b, m, dtype=torch.float32)
+        acc = torch.promote_types(q.dtype, torch.float32)
+        total = q.new_zeros(b, m, dtype=acc)
         for s in range(0, n, step):
             p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
-            total += p.mean(1).sum(1, dtype=torch.float32)
+            total += p.mean(1).sum(1, dtype=acc)
         return (total / n).to(q.dtype)
 
 
@@ -736,8 +749,7 @@ class SGFormer(BaseBackbone):
             src = math.isqrt(value.shape[1])
             if src * src == value.shape[1]:
                 return resize_pos_embed(value, (src, src),
-                                        (self.pos_grid, ) * 2,
-                                        num_extra_tokens=0)
+                                        (self.pos_grid, ) * 2)
         return None
 
     # ------------------------------------------------------- LR decay -----
