@@ -61,6 +61,10 @@ def load_zoo():
     return module
 
 
+def progress(text: str) -> None:
+    print(f'[gpu_check] {text}', file=sys.stderr, flush=True)
+
+
 def md_table(header: List[str], rows: List[List]) -> str:
     lines = ['| ' + ' | '.join(header) + ' |',
              '|' + '---|' * len(header)]
@@ -162,6 +166,7 @@ def check_backbones(zoo, models, device: str, size: Tuple[int, int],
                     runs: int, report: Report) -> None:
     rows = []
     for m in models:
+        progress(f'{m.name}: fp32 and AMP steps')
         row = [m.name]
         try:
             torch.manual_seed(0)
@@ -212,6 +217,7 @@ def check_parity(zoo, models, device: str, size: Tuple[int, int],
     torch.backends.cudnn.allow_tf32 = False
     rows = []
     for m in models:
+        progress(f'{m.name}: {device} vs CPU')
         try:
             torch.manual_seed(0)
             model = zoo._build(m).eval()
@@ -298,6 +304,7 @@ def check_tools(device: str, quick: bool, work_dir: str,
     }
     rows, ckpt = [], None
     for name, (config, data_key) in QUICKSTART.items():
+        progress(f'training {config} --amp')
         wd = osp.join(work_dir, name)
         rc, log, secs = run_tool(
             [sys.executable, 'tools/train.py', config, '--amp', '--work-dir',
