@@ -177,8 +177,9 @@ def check_backbones(zoo, models, device: str, size: Tuple[int, int],
                 t, mem = measure(model, x, amp, runs)
                 row += [f'{t * 1000:.0f}',
                         '' if mem is None else f'{mem / 2**20:.0f}']
-            fused = 'yes'
+            fused = 'n/a (CPU)'
             if device.startswith('cuda'):
+                fused = 'yes'
                 try:
                     finite_step(model, x, True, math_allowed=False)
                 except RuntimeError as e:
@@ -200,10 +201,10 @@ def check_backbones(zoo, models, device: str, size: Tuple[int, int],
         f'Median of {runs} timed runs after one warm-up; memory: peak '
         '`torch.cuda.max_memory_allocated` above the weights and input '
         f'(CUDA only). AMP: {"fp16" if device.startswith("cuda") else "bf16"}'
-        ' autocast. "fused SDPA": the AMP step runs with SDPA\'s math kernel '
-        'switched off.\n\n' + md_table(
+        ' autocast. "no SDPA math": the AMP step runs with SDPA\'s math '
+        'kernel switched off (CUDA only).\n\n' + md_table(
             ['model', 'fp32 ms', 'fp32 MiB', 'AMP ms', 'AMP MiB',
-             'fused SDPA', 'finite'], rows) + '\n')
+             'no SDPA math', 'finite'], rows) + '\n')
 
 
 def _sg_blocks(model) -> list:
