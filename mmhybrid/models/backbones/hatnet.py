@@ -92,9 +92,11 @@ def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
     if ph or pw:
         qkv = F.pad(qkv, (0, pw, 0, ph))
     gh, gw = (h + ph) // g, (w + pw) // g
-    # (B, 3, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d)
+    # (B, 3, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d),
+    # contiguous: fused attention kernels need d at stride 1 (else SDPA
+    # falls back to its math kernel, on CPU as on CUDA)
     qkv = qkv.view(b, 3, nh, d, gh, g, gw, g).permute(1, 0, 2, 4, 6, 5, 7, 3)
-    q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).unbind(0)
+    q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).contiguous().unbind(0)
     mask = window_valid_mask((h, w), (h + ph, w + pw), g, q.device)
     if mask is not None:  # (1, windows, 1 query row, keys)
         mask = mask[None, :, None]

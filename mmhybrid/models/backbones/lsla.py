@@ -201,15 +201,12 @@ class LSLA(nn.Module):
         if self.fused:
             bias = self._table('relative_position_bias_table')
             if mask is not None:
-                nw = mask.shape[0]
                 m = mask.unsqueeze(1).to(q.dtype)
                 bias = m if bias is None else bias.to(q.dtype) + m
-                shape = (-1, nw) + q.shape[1:]
-                out = F.scaled_dot_product_attention(
-                    q.view(shape), k.view(shape), v.view(shape),
-                    attn_mask=bias, dropout_p=p, scale=self.scale)
-                return out.view(q.shape)
-            if bias is not None:
+                # (nW, heads, N, N) repeated over the batch: the fused
+                # kernels take 4-D inputs only (5-D runs the math kernel)
+                bias = bias.repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
+            elif bias is not None:
                 bias = bias.to(q.dtype)
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=p, scale=self.scale)

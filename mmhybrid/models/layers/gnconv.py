@@ -8,6 +8,7 @@ Adapted from https://github.com/raoyongming/HorNet (MIT). Shared by the
 HorNet backbone (with ``scale=1/3``) and by the HorFPN neck / gnConv UPerHead
 (no scale, optional different input width, optional identity ``proj_out``).
 """
+from contextlib import nullcontext
 from typing import Optional, Sequence
 
 import torch
@@ -124,7 +125,9 @@ class GlobalLocalFilter(nn.Module):
         """Filter ``x`` (B, C, H, W) in the frequency domain, in float32 or
         (for a float64 ``x``) float64."""
         dtype = _fft_dtype(x.dtype)
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        device = x.device.type  # 'meta' (shape inference) has no autocast
+        with torch.autocast(device, enabled=False) \
+                if torch.amp.is_autocast_available(device) else nullcontext():
             H, W = x.shape[-2:]
             freq = torch.fft.rfft2(x.to(dtype), dim=(2, 3), norm='ortho')
             weight = adapt_complex_weight(self.complex_weight,

@@ -52,12 +52,15 @@ def relative_position_index(window_size: int) -> Tensor:
 
 def window_attention_mask(h: int, w: int, window_size: int, shift: int,
                           device: torch.device,
-                          value: float = -100.) -> Optional[Tensor]:
+                          value: float = -100.,
+                          dtype: torch.dtype = torch.float32
+                          ) -> Optional[Tensor]:
     """Mask (0 / ``value``) of the windows of an ``h x w`` map padded to
     window multiples and rolled by ``-shift``: tokens attend only within
     their shift region (the official Swin rule) and never to padding.
     ``value`` is Swin's -100 by default; ``-inf`` gives masked pairs
-    exactly zero weight.
+    exactly zero weight. ``dtype`` is that of the logits it is added to
+    (a float32 mask would promote half-precision logits to float32).
 
     Returns:
         Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
@@ -84,7 +87,7 @@ def window_attention_mask(h: int, w: int, window_size: int, shift: int,
     region = region.reshape(-1, ws * ws)
     mask = region.unsqueeze(1) - region.unsqueeze(2)
     # masked_fill, not a product: 0 * -inf would be nan
-    return torch.zeros(mask.shape, device=device).masked_fill_(
+    return torch.zeros(mask.shape, dtype=dtype, device=device).masked_fill_(
         mask != 0, value)
 
 
@@ -145,10 +148,10 @@ class SwinStagesMixin:
         # official rule: no shift when the window covers the map's short side
         shift = ws // 2 if min(h, w) > ws else 0
         masks = {0: window_attention_mask(h, w, ws, 0, x.device,
-                                          self.mask_value)}
+                                          self.mask_value, x.dtype)}
         if shift and any(block.shift_size for block in stage.blocks):
             masks[shift] = window_attention_mask(h, w, ws, shift, x.device,
-                                                 self.mask_value)
+                                                 self.mask_value, x.dtype)
         for block in stage.blocks:
             s = shift if block.shift_size else 0
             x = self.run_block(block, x, s, masks[s])
