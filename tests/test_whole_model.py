@@ -202,16 +202,14 @@ def toy(tmp_path_factory):
     return dict(mmdet=str(root / 'coco'), mmseg=str(root / 'ade'))
 
 
-#: the official backbone of the fixture (official code, random weights)
+#: the official backbones of the fixtures (official code, random weights;
+#: hornet_gf.pt: global filters (14, 8), (7, 4) in stages 2-3)
 FIXTURE_ARCH = dict(base_dim=4, depths=[1, 1, 2, 1], orders=[2, 3, 4, 5])
 
 
 def fixture_overrides(cfg: Config) -> Dict:
     """``tiny_overrides`` with the fixture's official backbone."""
-    o = tiny_overrides(cfg)
-    o = {k: v for k, v in o.items() if not k.startswith(
-        'model.backbone.arch.')}
-    o['model.backbone.arch._delete_'] = True
+    o = tiny_overrides(cfg)  # keeps the config's global filter sizes
     for k, v in FIXTURE_ARCH.items():
         o[f'model.backbone.arch.{k}'] = v
     dims = [4, 8, 16, 32]
@@ -233,7 +231,9 @@ def released_file(cfg: Config, overrides: Dict, path: str) -> int:
     init_default_scope(cfg.default_scope)
     model = MODELS.build(cfg.model)
     ckpt = official_model_file(model.state_dict(), cfg.default_scope)
-    fixture = torch.load(osp.join(DATA, 'hornet_7x7.pt'), weights_only=True)
+    gf = any(model.backbone.arch_settings['gf_sizes'])
+    fixture = torch.load(osp.join(DATA, 'hornet_gf.pt' if gf else
+                                  'hornet_7x7.pt'), weights_only=True)
     for k, v in fixture['state_dict'].items():
         assert f'backbone.{k}' in ckpt['state_dict'], k
         ckpt['state_dict'][f'backbone.{k}'] = v.float()
@@ -260,9 +260,9 @@ def metrics(work_dir) -> Dict:
 ])
 def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
     """``tools/test.py CONFIG RELEASED_FILE`` loads every tensor (the log
-    says so) and gives the same metrics as the stock mmdet / mmseg
-    ``tools/test.py`` (which maps the backbone keys through the backbone's
-    load hook) on the same file."""
+    says so); for the detector, the stock mmdet ``tools/test.py`` (which maps
+    the backbone keys through the backbone's load hook) gives the same
+    metrics on the same file."""
     cfg = load(config)
     overrides = fixture_overrides(cfg)
     n = released_file(cfg, overrides, str(tmp_path / 'released.pth'))
@@ -273,6 +273,9 @@ def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
     log = ours.stdout + ours.stderr
     assert ours.returncode == 0, log[-5000:]
     assert f'loaded {n}/{n} tensors' in log, log[-5000:]
+    if cfg.default_scope != 'mmdet':
+        return
+    # mmdet's own tools/test.py, with the stock pipeline
     scope = __import__(cfg.default_scope)
     stock_tool = osp.join(osp.dirname(scope.__file__), '.mim', 'tools',
                           'test.py')
@@ -287,8 +290,8 @@ def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
                 str(tmp_path / 'stock'))
     assert stock.returncode == 0, (stock.stdout + stock.stderr)[-5000:]
     assert 'mapped' in stock.stdout + stock.stderr
-    key = 'coco/bbox_mAP' if cfg.default_scope == 'mmdet' else 'mIoU'
-    assert metrics(tmp_path / 'ours')[key] == metrics(tmp_path / 'stock')[key]
+    assert metrics(tmp_path / 'ours')['coco/bbox_mAP'] == \
+        metrics(tmp_path / 'stock')['coco/bbox_mAP']
 
 
 def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
@@ -297,7 +300,6 @@ def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
     before any evaluation."""
     config = 'configs/hornet/cascade_mask_rcnn_hornet_t_3x.py'
     cfg = load(config)
-    overrides = tiny_overrides(cfg)
     released_path = str(tmp_path / 'released.pth')
     overrides = fixture_overrides(cfg)
     released_file(cfg, overrides, released_path)
@@ -317,3 +319,46 @@ def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
     assert 'Only' in err and 'min_match=0.9' in err, err[-3000:]
     assert 'backbone.stages (' in err
     assert 'bbox_mAP' not in err
+
+
+@pytest.mark.parametrize('config', [
+    'configs/hornet/cascade_mask_rcnn_hornet_t_gf_3x.py',
+    'configs/hornet/upernet_hornet_t_gf_160k.py'
+])
+def test_converter_writes_a_stock_loadable_model(config, tmp_path):
+    """``convert_checkpoint.py CONFIG RELEASED OUT`` writes the whole model
+    in the mmdet 3 / mmseg 1 layout: tensors only (``weights_only=True``),
+    exactly the model's keys, so mmengine's stock ``load_checkpoint`` loads
+    it strictly with nothing left for mmhybrid's hooks to map."""
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.runner.checkpoint import load_checkpoint
+
+    from mmhybrid.models.utils.whole_model import convert_under_prefix
+    cfg = load(config)
+    overrides = fixture_overrides(cfg)
+    released = str(tmp_path / 'released.pth')
+    released_file(cfg, overrides, released)
+    proc = run('tools/model_converters/convert_checkpoint.py', config,
+               released, str(tmp_path / 'out.pth'), '--cfg-options',
+               *to_cli(overrides))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    cfg.merge_from_dict(overrides)
+    init_default_scope(cfg.default_scope)
+    model = MODELS.build(cfg.model)
+    n = len(model.state_dict())
+    assert f'loaded {n}/{n} tensors' in proc.stdout
+    out = torch.load(tmp_path / 'out.pth', weights_only=True)
+    assert out['state_dict'].keys() == model.state_dict().keys()
+    assert convert_under_prefix(model.backbone, out['state_dict'],
+                                'backbone.') is None
+    load_checkpoint(model, str(tmp_path / 'out.pth'), strict=True)
+    official = torch.load(released, weights_only=True)['state_dict']
+    torch.testing.assert_close(model.backbone.stem[0].weight,
+                               official['backbone.downsample_layers.0.0.'
+                                        'weight'])
+    # the segmentor's global filters: the file's (14, 8) resized to the
+    # config's (24, 13), as the official loader does
+    key = 'stages.3.0.gnconv.dwconv.complex_weight'
+    assert tuple(official['backbone.' + key].shape[1:3]) == (7, 4)
+    assert tuple(model.backbone.state_dict()[key].shape[1:3]) == \
+        model.backbone.arch_settings['gf_sizes'][3]
