@@ -416,7 +416,12 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
 
         Args:
             name (str): Parameter name relative to the backbone.
-            decay_type (str): 'layer_wise' or 'stage_wise'.
+            decay_type (str): 'layer_wise' or 'stage_wise'. A prefix ending
+                in ``'.'`` instead is mmpretrain's call,
+                ``get_layer_depth(name, 'backbone.')`` (its
+                ``ImageClassifier`` for ``LearningRateDecayOptimWrapper
+                Constructor``): names of the whole model, layer-wise ids,
+                parameters outside the backbone the last id (full LR).
                 Defaults to 'layer_wise'.
             num_layers (int): Number of decayed layers. Defaults to 12.
 
@@ -425,6 +430,11 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
             (``num_layers + 2``).
         """
         total = num_layers + 2
+        if decay_type.endswith('.'):
+            if not name.startswith(decay_type):
+                return total - 1, total
+            return self.get_layer_depth(name[len(decay_type):],
+                                        'layer_wise', num_layers)
         stage, block = self.param_position(name)
         if stage is None:
             return total - 1, total
