@@ -27,6 +27,9 @@ TINY = {
     'mmhybrid.HorNet': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
                                       orders=[2, 3, 4, 5],
                                       gf_sizes=[None, None, (14, 8), (7, 4)])),
+    # the classifier's trunk; its last output is pooled (test_classifiers)
+    'HorNetCls': dict(arch=dict(base_dim=8, depths=[1, 1, 2, 1],
+                                orders=[2, 3, 4, 5]), out_indices=(0, 1, 2)),
     'ViTLSLA': dict(arch=dict(embed_dims=16, depths=[2, 2, 2, 2],
                               num_heads=[2, 2, 4, 4]),
                     drop_path_rate=0.),
