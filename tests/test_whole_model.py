@@ -273,6 +273,11 @@ def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
     log = ours.stdout + ours.stderr
     assert ours.returncode == 0, log[-5000:]
     assert f'loaded {n}/{n} tensors' in log, log[-5000:]
+    # the published figures next to the measured ones (metafile.yml)
+    published = ['(published 51.7)', '(published 44.8)'] \
+        if cfg.default_scope == 'mmdet' else ['(published 48.1)']
+    for figure in published:
+        assert figure in log, log[-3000:]
     if cfg.default_scope != 'mmdet':
         return
     # mmdet's own tools/test.py, with the stock pipeline

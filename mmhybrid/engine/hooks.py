@@ -4,7 +4,7 @@ from typing import Dict, Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook, LoggerHook
-from mmengine.model import is_model_wrapper
+from mmengine.model import BaseTTAModel, is_model_wrapper
 
 from mmhybrid.models.utils.whole_model import (check_report,
                                                convert_model_checkpoint)
@@ -59,7 +59,10 @@ class CheckpointLoadHook(Hook):
         self.min_match = min_match
 
     def after_load_checkpoint(self, runner, checkpoint: Dict) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) \
-            else runner.model
+        model = runner.model
+        # DDP and test-time augmentation wrap the model (mmengine's loader
+        # unwraps them the same way)
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+            model = model.module
         report = convert_model_checkpoint(model, checkpoint)
         check_report(report, self.min_match, type(model).__name__)
