@@ -338,3 +338,35 @@ def test_mmpretrain_layer_decay_with_every_backbone():
             ('backbone.stem', 'backbone.patch_embed1'))]
         assert stem and max(stem) < 1, name
         assert min(scale.values()) == min(stem), name
+
+
+def test_converter_writes_an_mmpretrain_classifier(tmp_path):
+    """``convert_checkpoint.py CONFIG OFFICIAL OUT`` keeps the classifier
+    and its final norm: the file holds exactly the ImageClassifier's keys
+    (``backbone.norm3``, ``head.fc``) and loads strictly, tensors only."""
+    from mmengine.runner.checkpoint import load_checkpoint
+    fx = fixture('hornet')
+    official = FAMILIES['hornet']['official'](fx)
+    torch.save({'model': official}, tmp_path / 'official.pth')
+    from tests.test_configs import to_cli
+    flat = {}
+    for key, value in classifier_overrides('hornet', fx).items():
+        if isinstance(value, dict):
+            flat.update({f'{key}.{k}': v for k, v in value.items()})
+        else:
+            flat[key] = value
+    options = to_cli(flat)
+    proc = subprocess.run(
+        [sys.executable, 'tools/model_converters/convert_checkpoint.py',
+         FAMILIES['hornet']['config'], str(tmp_path / 'official.pth'),
+         str(tmp_path / 'out.pth'), '--cfg-options', *options],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    model = build('hornet', fx)
+    out = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']
+    assert out.keys() == model.state_dict().keys()
+    torch.testing.assert_close(out['backbone.norm3.weight'],
+                               official['norm.weight'])
+    torch.testing.assert_close(out['head.fc.weight'], official['head.weight'])
+    load_checkpoint(model, str(tmp_path / 'out.pth'), strict=True)
