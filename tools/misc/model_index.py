@@ -63,8 +63,10 @@ def update(metafile: str) -> None:
     path = osp.join(ROOT, metafile)
     text = open(path).read()
     models = yaml.safe_load(text)['Models']
-    blocks = re.split(r'(?m)^(?=  - Name: )', text)
-    out = [blocks[0]]
+    head, sep, body = text.partition('\nModels:\n')
+    blocks = re.split(r'(?m)^(?=  - Name: )', body)
+    assert len(blocks) == len(models) + 1, metafile
+    out = [head + sep + blocks[0]]
     for block, model in zip(blocks[1:], models):
         params = count_params(model['Config'])
         block = re.sub(r'(?m)^(\s+Parameters:).*$', rf'\1 {params}', block)

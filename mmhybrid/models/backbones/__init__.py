@@ -6,6 +6,6 @@ from .lsla import ViTLSLA
 from .sgformer import SGFormer
 
 __all__ = [
-    'BaseBackbone', 'ResNetACmix', 'SwinACmix', 'HorNet', 'HorNetCls', 'HATNet',
-    'TransCNN', 'SGFormer', 'ViTLSLA'
+    'BaseBackbone', 'ResNetACmix', 'SwinACmix', 'HorNet', 'HorNetCls',
+    'HATNet', 'TransCNN', 'SGFormer', 'ViTLSLA'
 ]
