@@ -65,13 +65,22 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     """Base class of all mmhybrid backbones.
 
     Subclasses set ``arch_zoo`` (variants) and ``essential_keys`` (keys a
-    custom arch dict must define), build ``self.stem`` and ``self.stages``
-    (one module per stage; output norms as ``self.norm{i}``), fill
-    ``stage_channels`` and ``stage_strides``, and call
-    :meth:`_freeze_stages` at the end of their ``__init__``.
+    custom arch dict must define; every arch has ``depths``, one entry per
+    stage), call ``super().__init__(arch, **kwargs)`` first and read the
+    chosen settings from :attr:`arch_settings`, build ``self.stem`` and
+    ``self.stages`` (one module per stage; output norms as
+    ``self.norm{i}``), append one :attr:`feature_info` entry per stage where
+    they build it, and call :meth:`_freeze_stages` at the end of their
+    ``__init__``. The paper's initialisation is declared in
+    :attr:`default_init_cfg` (mmengine initializers); a module whose
+    initialisation no initializer expresses defines ``init_weights``, which
+    mmengine calls after its parents' rules.
 
     Args:
-        num_stages (int): Number of stages the subclass builds.
+        arch (str | dict): A key of :attr:`arch_zoo` or a dict of settings
+            (see :meth:`parse_arch`).
+        in_channels (int): Channels of the input images, checked by
+            :meth:`check_input`. Defaults to 3.
         out_indices (Sequence[int] | int): Stages whose outputs are returned;
             negative indices count from the end. Defaults to (0, 1, 2, 3).
         frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
@@ -86,8 +95,6 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         pretrained (str, optional): Deprecated alias of
             ``init_cfg=dict(type='Pretrained', checkpoint=pretrained)``.
             Defaults to None.
-        in_channels (int): Channels of the input images, checked by
-            :meth:`check_input`. Defaults to 3.
     """
 
     #: Variants: ``{name: settings}``; aliases share one settings dict.
@@ -113,14 +120,14 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     input_divisor: int = 1
 
     def __init__(self,
-                 num_stages: int,
+                 arch: ArchType,
+                 in_channels: int = 3,
                  out_indices: Union[Sequence[int], int] = (0, 1, 2, 3),
                  frozen_stages: int = -1,
                  norm_eval: bool = False,
                  with_cp: bool = False,
                  init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-                 pretrained: Optional[str] = None,
-                 in_channels: int = 3) -> None:
+                 pretrained: Optional[str] = None) -> None:
         if pretrained is not None:
             # mmseg's EncoderDecoder still forwards the 1.x-era
             # `model.pretrained` to the backbone.
@@ -134,6 +141,9 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         if init_cfg is None:
             init_cfg = self.default_init_cfg
         super().__init__(init_cfg=init_cfg)
+        #: The chosen variant's settings (a parsed copy of ``arch``).
+        self.arch_settings: Dict = self.parse_arch(arch)
+        num_stages = len(self.arch_settings['depths'])
         self.num_stages = num_stages
         self.in_channels = in_channels
         self.out_indices = self._normalize_out_indices(out_indices, num_stages)
@@ -146,9 +156,10 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
         self.with_cp = with_cp
-        # Filled by subclasses: channels and stride of every stage's output.
-        self.stage_channels: List[int] = []
-        self.stage_strides: List[int] = []
+        #: One entry per stage, appended where the subclass builds it, as
+        #: timm's ``feature_info``: ``dict(num_chs=channels, reduction=stride
+        #: w.r.t. the input, module=name)``.
+        self.feature_info: List[Dict] = []
 
     # ------------------------------------------------------------ arch ----
     @classmethod
@@ -182,7 +193,21 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
                 raise ValueError(f'Unknown {cls.__name__} arch keys '
                                  f'{sorted(unknown)}; valid keys: '
                                  f'{sorted(valid)}')
+        cls.check_arch(arch)
         return arch
+
+    @classmethod
+    def check_arch(cls, arch: Dict) -> None:
+        """Raise ValueError for inconsistent settings. The base rule: every
+        list-valued setting has one value per stage (``len(depths)``)."""
+        n = len(arch['depths'])
+        bad = {k: v for k, v in arch.items()
+               if isinstance(v, (list, tuple)) and len(v) != n}
+        if bad:
+            raise ValueError(
+                f'{cls.__name__} arch needs one value per stage (the same '
+                f'length as depths={list(arch["depths"])}) in every list; '
+                f'got {bad}')
 
     @staticmethod
     def _normalize_out_indices(out_indices: Union[Sequence[int], int],
@@ -204,6 +229,16 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         if len(normalized) != len(out_indices):
             raise ValueError(f'out_indices {out_indices!r} name a stage twice')
         return tuple(normalized)
+
+    @property
+    def stage_channels(self) -> List[int]:
+        """Channels of every stage's output (from :attr:`feature_info`)."""
+        return [f['num_chs'] for f in self.feature_info]
+
+    @property
+    def stage_strides(self) -> List[int]:
+        """Stride of every stage's output (from :attr:`feature_info`)."""
+        return [f['reduction'] for f in self.feature_info]
 
     @property
     def out_channels(self) -> List[int]:

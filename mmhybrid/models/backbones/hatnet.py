@@ -46,7 +46,7 @@ not built here (so DDP needs no ``find_unused_parameters``) and
 :meth:`HATNet.convert_official` drops its tensors, saying so in the log.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -397,33 +397,23 @@ class _HMHSANet(BaseBackbone):
 
     def __init__(self,
                  arch: ArchType,
-                 in_channels: int = 3,
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  norm_cfg: Dict = GN1,
                  out_norm_cfg: Optional[Dict] = None,
                  attn_mode: str = 'code',
-                 out_indices: Union[Sequence[int], int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-                 pretrained: Optional[str] = None) -> None:
-        arch = self.parse_arch(arch)
+                 **kwargs) -> None:
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         dims, depths = list(arch['dims']), list(arch['depths'])
-        num_stages = len(depths)
         per_stage = {k: list(arch[k]) for k in self.optional_keys}
-        if any(len(v) != num_stages for v in [dims, *per_stage.values()]):
-            raise ValueError(f'{type(self).__name__} arch needs one value '
-                             f'per stage in every list; got {arch}')
-        super().__init__(num_stages, out_indices, frozen_stages, norm_eval,
-                         with_cp, init_cfg, pretrained, in_channels)
-        self.arch_settings = arch
         self.attn_mode = attn_mode
+        # two 3x3 stride-2 convs
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1, stride=2),
+            nn.Conv2d(self.in_channels, 16, 3, padding=1, stride=2),
             _norm(norm_cfg, 16), nn.SiLU(inplace=True),
             nn.Conv2d(16, dims[0], 3, padding=1, stride=2))
+        stride = 4
         dpr = torch.linspace(0, drop_path_rate, sum(depths),
                              device='cpu').tolist()
         down = TwoBranchDownsample if self.post_norm else ConvDownsample
@@ -438,14 +428,16 @@ class _HMHSANet(BaseBackbone):
                     norm_cfg, self.post_norm, attn_mode)
                 for j in range(depth)
             ]
+            if i:
+                stride *= 2  # the downsampling halves the map
             self.stages.append(
                 Stage(down(dims[i - 1], dims[i], norm_cfg) if i else None,
                       blocks))
+            self.feature_info.append(
+                dict(num_chs=dims[i], reduction=stride, module=f'stages.{i}'))
         if out_norm_cfg is not None:
             for i in self.out_indices:
                 self.add_module(f'norm{i}', _norm(out_norm_cfg, dims[i]))
-        self.stage_channels = dims
-        self.stage_strides = [4 * 2**i for i in range(num_stages)]
         self._freeze_stages()
 
     @classmethod
@@ -516,7 +508,6 @@ class HATNet(_HMHSANet):
             and optionally ``expansions``, ``grid_sizes``, ``ds_ratios``,
             ``kernel_sizes`` (defaults: those of 's'); ``base='s'`` updates
             a variant. Defaults to 's'.
-        in_channels (int): Input channels. Defaults to 3.
         drop_rate (float): Dropout2d in attention and IRB. Defaults to 0.
         drop_path_rate (float): Stochastic depth of the last block (linear
             from 0). Defaults to 0.
@@ -525,8 +516,8 @@ class HATNet(_HMHSANet):
             ``dict(type='GN', num_groups=1, eps=1e-6)``. Defaults to None.
         attn_mode (str): 'code' (the official H-MHSA, needed by the released
             weights) or 'paper' (see :class:`HMHSA`). Defaults to 'code'.
-        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``,
-            ``with_cp``, ``init_cfg``, ``pretrained`` of
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg``, ``pretrained`` of
             :class:`BaseBackbone`.
 
     Example:

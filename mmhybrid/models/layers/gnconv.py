@@ -24,7 +24,8 @@ def adapt_complex_weight(weight: Tensor, size: Sequence[int]) -> Tensor:
     Bilinear with ``align_corners=True`` on the frequency grid, the real and
     imaginary parts resized independently: the same resize the official code
     applies at run time (to the rfft grid of the feature map) and at load
-    time (to a differently configured ``h, w``). Runs in float32.
+    time (to a differently configured ``h, w``). Runs in float32, or in
+    float64 for a float64 filter.
 
     Args:
         weight (Tensor): Filter of shape ``(C, h, w, 2)``, last axis = (real,
@@ -39,9 +40,15 @@ def adapt_complex_weight(weight: Tensor, size: Sequence[int]) -> Tensor:
         return weight
     dtype = weight.dtype
     weight = F.interpolate(
-        weight.float().permute(3, 0, 1, 2), size=size, mode='bilinear',
-        align_corners=True)
+        weight.to(_fft_dtype(dtype)).permute(3, 0, 1, 2), size=size,
+        mode='bilinear', align_corners=True)
     return weight.permute(1, 2, 3, 0).to(dtype)
+
+
+def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The precision of the global filter: float32 for half precision and
+    float32 inputs, float64 for float64 ones."""
+    return torch.promote_types(dtype, torch.float32)
 
 
 class LayerNorm2d(nn.Module):
@@ -86,8 +93,9 @@ class GlobalLocalFilter(nn.Module):
     (``out[:, 2i]`` local, ``out[:, 2i + 1]`` global) between two
     LayerNorms. The filter is stored for a ``h x w`` rfft grid and resized to
     the grid of any input at run time, so any size (odd, non-square) works.
-    The FFT branch always runs in float32 with autocast off and is cast back
-    to the input dtype.
+    The FFT branch runs with autocast off in float32, or in float64 for a
+    float64 input (the official code always casts to float32), and is cast
+    back to the input dtype.
 
     Args:
         dim (int): Number of input (and output) channels; must be even.
@@ -113,12 +121,14 @@ class GlobalLocalFilter(nn.Module):
         self.post_norm = LayerNorm2d(dim)
 
     def global_filter(self, x: Tensor) -> Tensor:
-        """Filter ``x`` (B, C, H, W) in the frequency domain, in float32."""
+        """Filter ``x`` (B, C, H, W) in the frequency domain, in float32 or
+        (for a float64 ``x``) float64."""
+        dtype = _fft_dtype(x.dtype)
         with torch.autocast(device_type=x.device.type, enabled=False):
             H, W = x.shape[-2:]
-            freq = torch.fft.rfft2(x.float(), dim=(2, 3), norm='ortho')
+            freq = torch.fft.rfft2(x.to(dtype), dim=(2, 3), norm='ortho')
             weight = adapt_complex_weight(self.complex_weight,
-                                          freq.shape[2:4]).float()
+                                          freq.shape[2:4]).to(dtype)
             freq = freq * torch.view_as_complex(weight.contiguous())
             out = torch.fft.irfft2(freq, s=(H, W), dim=(2, 3), norm='ortho')
         return out.to(x.dtype)

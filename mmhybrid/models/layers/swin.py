@@ -6,6 +6,7 @@ blocks called as ``block(x, shift, mask)`` on NHWC maps); masks come from
 :func:`window_attention_mask`, which pads maps to window multiples and keeps
 padding out of every window. :class:`SwinStagesMixin` gives a backbone the
 matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
+:func:`relative_position_index` indexes relative tables;
 :func:`window_valid_mask` marks the real tokens of padded, unshifted windows
 (SG-Former's local half, HAT-Net's grid attention).
 """
@@ -34,6 +35,19 @@ def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
     valid[:h, :w] = True
     valid = valid.view(hp // window, window, wp // window, window)
     return valid.permute(0, 2, 1, 3).reshape(-1, window * window)
+
+
+def relative_position_index(window_size: int) -> Tensor:
+    """Index into a ``((2M-1)^2, heads)`` relative table of every (query,
+    key) pair of an ``M x M`` window, as Swin's ``relative_position_index``.
+
+    Returns:
+        Tensor: ``(M*M, M*M)`` long tensor.
+    """
+    ar = torch.arange(window_size)
+    coords = torch.stack(torch.meshgrid(ar, ar, indexing='ij')).flatten(1)
+    rel = (coords[:, :, None] - coords[:, None, :]) + (window_size - 1)
+    return rel[0] * (2 * window_size - 1) + rel[1]
 
 
 def window_attention_mask(h: int, w: int, window_size: int, shift: int,
