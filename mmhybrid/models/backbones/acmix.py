@@ -409,6 +409,8 @@ class ResNetACmix(BaseBackbone):
             ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
             :class:`BaseBackbone`.
     """
+    #: The official classifier is ``fc``.
+    official_head = 'fc.'
     arch_zoo = {
         '26': dict(depths=[1, 2, 4, 1], base_channels=64),
         '38': dict(depths=[2, 3, 5, 2], base_channels=64),

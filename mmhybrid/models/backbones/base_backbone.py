@@ -31,11 +31,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..utils.checkpoint import STATE_DICT_KEYS, load_pretrained
+from ..utils.whole_model import convert_under_prefix, replace_under_prefix
 
 ArchType = Union[str, Dict]
 
@@ -105,6 +107,9 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     state_dict_keys: Tuple[str, ...] = STATE_DICT_KEYS
     #: Where to get the official weights, said when a checkpoint is missing.
     weights_hint: Optional[str] = None
+    #: Prefix of the linear classifier in the official classification
+    #: checkpoints (mapped to an mmpretrain ``head.fc``).
+    official_head: str = 'head.'
     #: The paper's initialisation, also applied before loading a checkpoint.
     default_init_cfg: Optional[Union[Dict, List[Dict]]] = None
     #: Inputs are zero-padded (bottom/right) to a multiple of this before the
@@ -389,6 +394,22 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         (e.g. a global filter or position table); None means no resizer."""
         return None
 
+    def _load_from_state_dict(self, state_dict: Dict[str, Tensor],
+                              prefix: str, *args, **kwargs) -> None:
+        """Map official keys under ``prefix`` before loading, however the
+        model is loaded (``load_state_dict``, mmengine's ``load_checkpoint``,
+        ``load_from``, ``--resume``, the stock mmdet/mmseg/mmpretrain tools):
+        :meth:`convert_official`, then :meth:`adapt_pretrained` for tensors
+        of another shape. A state dict already in this layout is untouched.
+        """
+        converted = convert_under_prefix(self, state_dict, prefix)
+        if converted is not None:
+            replace_under_prefix(state_dict, prefix, converted)
+            print_log(f'{type(self).__name__} ({prefix or "model"}): mapped '
+                      f'{len(converted)} checkpoint tensors from the official '
+                      'layout', logger='current')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ------------------------------------------------------- LR decay -----
     def param_position(self, name: str) -> Tuple[Optional[int], int]:
         """Locate parameter ``name`` (relative to the backbone).
@@ -430,7 +451,12 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
 
         Args:
             name (str): Parameter name relative to the backbone.
-            decay_type (str): 'layer_wise' or 'stage_wise'.
+            decay_type (str): 'layer_wise' or 'stage_wise'. A prefix ending
+                in ``'.'`` instead is mmpretrain's call,
+                ``get_layer_depth(name, 'backbone.')`` (its
+                ``ImageClassifier`` for ``LearningRateDecayOptimWrapper
+                Constructor``): names of the whole model, layer-wise ids,
+                parameters outside the backbone the last id (full LR).
                 Defaults to 'layer_wise'.
             num_layers (int): Number of decayed layers. Defaults to 12.
 
@@ -439,6 +465,11 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
             (``num_layers + 2``).
         """
         total = num_layers + 2
+        if decay_type.endswith('.'):
+            if not name.startswith(decay_type):
+                return total - 1, total
+            return self.get_layer_depth(name[len(decay_type):],
+                                        'layer_wise', num_layers)
         stage, block = self.param_position(name)
         if stage is None:
             return total - 1, total

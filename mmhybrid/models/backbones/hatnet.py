@@ -390,6 +390,8 @@ class _HMHSANet(BaseBackbone):
     arch_defaults: Dict = {}
     #: TransCNN's layout (post-norm IRB, two-branch downsampling).
     post_norm = False
+    #: The official classifier: ``Sequential(Dropout(0.2), Linear)``.
+    official_head = 'classifier.1.'
     #: The official ``_init_weights``: trunc normal Conv2d / Linear, zero
     #: biases; norms keep PyTorch's 1 / 0.
     default_init_cfg = dict(
