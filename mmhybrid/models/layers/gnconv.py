@@ -54,7 +54,8 @@ def _dft_matrices(n: int, m: int, device: torch.device
     ``(n, m)``; angles from ``j k mod n`` (exact integers) stay accurate."""
     j = torch.arange(n, device=device)
     k = torch.arange(m, device=device)
-    n = torch.ones((), dtype=j.dtype, device=device) * n  # symbolic when traced
+    # a tensor divisor: the exporters cannot take a symbolic scalar one
+    n = torch.ones((), dtype=j.dtype, device=device) * n
     angle = (j[:, None] * k[None, :]).remainder(n) * (2 * math.pi) / n
     return angle.cos(), -angle.sin()
 
@@ -82,7 +83,8 @@ def dft_global_filter(x: Tensor, weight: Tensor) -> Tensor:
     ch, sh = (m.expand(n, h, h) for m in (ch, sh))
     wr, wi = weight[..., 0], weight[..., 1]
     # rfft along W, then the complex DFT along H
-    xr, xi = torch.bmm(x, cw.expand(n, -1, -1)), torch.bmm(x, sw.expand(n, -1, -1))
+    xr = torch.bmm(x, cw.expand(n, -1, -1))
+    xi = torch.bmm(x, sw.expand(n, -1, -1))
     fr = (torch.bmm(ch, xr) - torch.bmm(sh, xi)).view(b, c, h, -1)
     fi = (torch.bmm(ch, xi) + torch.bmm(sh, xr)).view(b, c, h, -1)
     gr = (fr * wr - fi * wi).view(b * c, h, -1)
