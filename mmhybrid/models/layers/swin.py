@@ -8,6 +8,12 @@ padding out of every window. :class:`SwinStagesMixin` gives a backbone the
 matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
 :func:`window_valid_mask` marks the real tokens of padded, unshifted windows
 (SG-Former's local half, HAT-Net's grid attention).
+
+Traced (``torch.export``, ``torch.compile``; :func:`traced`), sizes are
+symbolic: padding and masks are applied whatever the size (zero padding and
+an all-valid mask change nothing), so that no branch specialises H and W,
+and crops (:func:`crop`) are gathers when exporting, since slicing would
+have to prove ``h <= padded h``, which the shape solver cannot.
 """
 import math
 from typing import Optional, Tuple
@@ -18,6 +24,26 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def traced() -> bool:
+    """Whether the forward is being traced (``torch.export``, the ONNX
+    exporter, ``torch.compile``): sizes may be symbolic."""
+    return torch.compiler.is_compiling()
+
+
+def padded_size(n: int, multiple: int) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (positive integer
+    arithmetic only: ONNX's integer division truncates negative operands)."""
+    return (n + multiple - 1) // multiple * multiple
+
+
+def crop(x: Tensor, dim: int, size: int) -> Tensor:
+    """The first ``size`` entries of ``x`` along ``dim`` (a view); a gather
+    when exporting (see the module docstring)."""
+    if torch.compiler.is_exporting():
+        return x.index_select(dim, torch.arange(size, device=x.device))
+    return x.narrow(dim, 0, size)
+
+
 def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
                       window: int, device: torch.device) -> Optional[Tensor]:
     """Which tokens of the ``window x window`` windows of an ``h x w`` map,
@@ -25,15 +51,16 @@ def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
 
     Returns:
         Tensor | None: ``(nW, window**2)`` bool, True on real tokens
-        (windows row-major); None without padding.
+        (windows row-major); None without padding (traced: always a mask).
     """
     (h, w), (hp, wp) = hw, padded_hw
-    if (hp, wp) == (h, w):
+    if not traced() and (hp, wp) == (h, w):
         return None
-    valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
-    valid[:h, :w] = True
-    valid = valid.view(hp // window, window, wp // window, window)
-    return valid.permute(0, 2, 1, 3).reshape(-1, window * window)
+    valid = (torch.arange(hp, device=device)[:, None] < h) & \
+        (torch.arange(wp, device=device)[None, :] < w)
+    # (hp/M, wp/M, M, M), unfolded (see sgformer.window_partition)
+    valid = valid.unfold(0, window, window).unfold(1, window, window)
+    return valid.reshape(-1, window * window)
 
 
 def window_attention_mask(h: int, w: int, window_size: int, shift: int,
