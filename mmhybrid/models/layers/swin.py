@@ -76,29 +76,27 @@ def window_attention_mask(h: int, w: int, window_size: int, shift: int,
         Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
     """
     ws = window_size
-    hp, wp = h + (-h) % ws, w + (-w) % ws
-    if not shift and (hp, wp) == (h, w):
+    hp, wp = padded_size(h, ws), padded_size(w, ws)
+    if not traced() and not shift and (hp, wp) == (h, w):
         return None
-    region = torch.zeros(hp, wp, device=device)
-    if shift:
-        for i, rows in enumerate((slice(0, -ws), slice(-ws, -shift),
-                                  slice(-shift, None))):
-            for j, cols in enumerate((slice(0, -ws), slice(-ws, -shift),
-                                      slice(-shift, None))):
-                region[rows, cols] = 3 * i + j
-    # padding (rows >= h / cols >= w before the roll) is its own region
-    pad = torch.zeros(hp, wp, dtype=torch.bool, device=device)
-    pad[h:] = True
-    pad[:, w:] = True
-    if shift:
-        pad = torch.roll(pad, (-shift, -shift), (0, 1))
-    region[pad] = -1
-    region = region.view(hp // ws, ws, wp // ws, ws).transpose(1, 2)
-    region = region.reshape(-1, ws * ws)
-    mask = region.unsqueeze(1) - region.unsqueeze(2)
-    # masked_fill, not a product: 0 * -inf would be nan
-    return torch.zeros(mask.shape, device=device).masked_fill_(
-        mask != 0, value)
+    # by arithmetic on index grids, so that sizes may be symbolic
+    r = torch.arange(hp, device=device)
+    c = torch.arange(wp, device=device)
+    if shift:  # the official regions: [0, -ws), [-ws, -shift), [-shift, )
+        rows = (r >= hp - ws).long() + (r >= hp - shift).long()
+        cols = (c >= wp - ws).long() + (c >= wp - shift).long()
+        region = 3 * rows[:, None] + cols[None, :]
+    else:
+        region = torch.zeros(hp, wp, dtype=torch.long, device=device)
+    # padding (rows >= h / cols >= w before the roll by -shift) is its own
+    # region
+    pad = ((r + shift) % hp >= h)[:, None] | ((c + shift) % wp >= w)[None]
+    region = torch.where(pad, -1, region)
+    # (hp/M, wp/M, M, M) windows, unfolded (see window_valid_mask)
+    region = region.unfold(0, ws, ws).unfold(1, ws, ws).reshape(-1, ws * ws)
+    mask = region.unsqueeze(1) != region.unsqueeze(2)
+    # where, not a product: 0 * -inf would be nan
+    return torch.where(mask, value, 0.)
 
 
 class PatchMerging(nn.Module):
@@ -118,6 +116,14 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[1:3]
+        if traced():
+            # the same 2x2 neighbours, by unfold: (B, H/2, W/2, C, row,
+            # col) -> channels (col, row, C), the official order
+            x = F.pad(x, (0, 0, 0, padded_size(w, 2) - w,
+                          0, padded_size(h, 2) - h))
+            x = x.unfold(1, 2, 2).unfold(2, 2, 2).permute(0, 1, 2, 5, 4, 3)
+            x = x.reshape(*x.shape[:3], -1)
+            return self.reduction(self.norm(x))
         if h % 2 or w % 2:
             x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2],
@@ -155,11 +161,14 @@ class SwinStagesMixin:
             x = stage.downsample(x)
         h, w = x.shape[1:3]
         ws = self.window_size
-        # official rule: no shift when the window covers the map's short side
-        shift = ws // 2 if min(h, w) > ws else 0
+        # official rule: no shift when the window covers the map's short
+        # side (as two comparisons: min() of symbolic sizes would compare
+        # H with W)
+        shifted = any(block.shift_size for block in stage.blocks)
+        shift = ws // 2 if shifted and h > ws and w > ws else 0
         masks = {0: window_attention_mask(h, w, ws, 0, x.device,
                                           self.mask_value)}
-        if shift and any(block.shift_size for block in stage.blocks):
+        if shift:
             masks[shift] = window_attention_mask(h, w, ws, shift, x.device,
                                                  self.mask_value)
         for block in stage.blocks:
