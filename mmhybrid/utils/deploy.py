@@ -50,7 +50,10 @@ def export_onnx(model: nn.Module, path: str,
     torch.onnx.export(ep, (x, ), path, dynamo=True, optimize=True,
                       verbose=False)
     if verify_sizes is None:
-        verify_sizes = [s for s in VERIFY_SIZES
+        # the smallest sizes too: a branch taken differently there (e.g.
+        # Swin's no-shift rule up to 224) must fail here, not in deployment
+        small = [(min_size, min_size), (min_size + 1, min_size + 37)]
+        verify_sizes = [s for s in [*small, *VERIFY_SIZES]
                         if min(s) >= min_size and max(s) <= max_size] \
             if dynamic else [tuple(example_size)]
     report = []
