@@ -10,6 +10,7 @@ What reads it:
 - the per-family README result tables, generated from the metafiles
   (:func:`render_table`, ``python tools/misc/model_index.py --readme``).
 """
+import numbers
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -94,7 +95,7 @@ def format_comparison(metrics: Dict[str, float], model: Dict,
         name, _ = EVALUATOR_METRICS.get(key, (None, 1))
         if tta and name == 'mIoU':
             name = 'mIoU(ms+flip)'
-        if name in published and isinstance(value, (int, float)):
+        if name in published and isinstance(value, numbers.Real):
             short = key.split('/')[-1]
             lines.append(f'{short} {value:.4g} (published {published[name]})')
     return lines

@@ -134,8 +134,9 @@ def make_coco(root: str, num_train: int = 64, num_val: int = 16,
                 bbox = [x0, y0, float(xs.max()) + 1 - x0,
                         float(ys.max()) + 1 - y0]
                 annotations.append(dict(
-                    id=ann_id, image_id=i + 1, category_id=cat_id[obj['shape']],
-                    segmentation=segm, area=area, bbox=bbox, iscrowd=0))
+                    id=ann_id, image_id=i + 1,
+                    category_id=cat_id[obj['shape']], segmentation=segm,
+                    area=area, bbox=bbox, iscrowd=0))
                 ann_id += 1
         with open(osp.join(root, 'annotations',
                            f'instances_{split}2017.json'), 'w') as f:

@@ -22,7 +22,6 @@ and implement :meth:`forward_stem`, :meth:`forward_stage` and
   :func:`mmhybrid.models.utils.load_pretrained`, with a report;
 - ``get_layer_depth``: layer- and stage-wise ids for LR decay.
 """
-import math
 import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -264,23 +263,39 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         ``ceil(H / stride) x ceil(W / stride)``."""
         self.check_input(x)
         h, w = x.shape[-2:]
-        sizes = [(math.ceil(h / s), math.ceil(w / s))
+        # integer ceil: stays symbolic under torch.export / torch.compile
+        sizes = [((h + s - 1) // s, (w + s - 1) // s)
                  for s in self.stage_strides]
         if x.shape[0] == 0:
             return self._empty_outputs(x, sizes)
         # channels_last (or otherwise strided) inputs: blocks reshape freely
         x = x.contiguous()
         d = self.input_divisor
-        if h % d or w % d:
-            x = F.pad(x, (0, -w % d, 0, -h % d))
+        # traced graphs pad always (by 0 where nothing is missing), so that
+        # H and W stay symbolic instead of being specialised to a residue
+        if d > 1 and (torch.compiler.is_compiling() or h % d or w % d):
+            # (as ceil * d: symbolic sizes the shape solver can bound)
+            x = F.pad(x, (0, (w + d - 1) // d * d - w,
+                          0, (h + d - 1) // d * d - h))
         x = self.forward_stem(x)
         outs = []
         for i in range(self.out_indices[-1] + 1):
             x, out = self.forward_stage(i, x)
             if i in self.out_indices:
-                oh, ow = sizes[i]
-                outs.append(out[..., :oh, :ow].contiguous())
+                outs.append(self._crop(out, *sizes[i]))
         return tuple(outs)
+
+    @staticmethod
+    def _crop(x: Tensor, h, w) -> Tensor:
+        """``x[..., :h, :w]``, contiguous. Traced (torch.export,
+        torch.compile), as a gather of the first ``h`` rows and ``w``
+        columns: slicing would have to prove ``h <= x.shape[-2]`` for
+        symbolic sizes, which the shape solver cannot, and would specialise
+        H and W; the values are the same."""
+        if torch.compiler.is_compiling():
+            x = x.index_select(-2, torch.arange(h, device=x.device))
+            return x.index_select(-1, torch.arange(w, device=x.device))
+        return x[..., :h, :w].contiguous()
 
     def check_input(self, x: Tensor) -> None:
         """Raise a clear error unless ``x`` is a float NCHW image batch."""
