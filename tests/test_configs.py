@@ -409,6 +409,10 @@ def test_config_parses_without_legacy_keys(path):
     imports = cfg.custom_imports.imports
     assert 'mmhybrid' in ([imports] if isinstance(imports, str) else imports)
     assert cfg.custom_imports.allow_failed_imports is False
+    # the stock tools floor whole-model loading too (issue 16)
+    assert any(h.type == 'mmhybrid.CheckpointLoadHook'
+               for h in cfg.get('custom_hooks', [])), \
+        f'{path} has no mmhybrid.CheckpointLoadHook in custom_hooks'
 
 
 @pytest.mark.parametrize('path', CONFIGS)

@@ -254,14 +254,30 @@ def metrics(work_dir) -> Dict:
         return json.loads(f.readlines()[-1])
 
 
+def run_stock_test(config, overrides, toy, checkpoint, work_dir):
+    """The config (with the fixture overrides, on the toy set) through the
+    stock ``tools/test.py`` of its scope (mmdet / mmseg)."""
+    from mmhybrid.utils.setup_env import set_data_root
+    cfg = Config.fromfile(config)
+    scope = __import__(cfg.default_scope)
+    stock_tool = osp.join(osp.dirname(scope.__file__), '.mim', 'tools',
+                          'test.py')
+    # the stock tool has no --data-root: point the config at the toy set
+    set_data_root(cfg, toy[cfg.default_scope])
+    cfg.merge_from_dict(overrides)
+    cfg.dump(str(work_dir) + '_config.py')
+    return run(stock_tool, str(work_dir) + '_config.py', str(checkpoint),
+               '--work-dir', str(work_dir))
+
+
 @pytest.mark.parametrize('config', [
     'configs/hornet/cascade_mask_rcnn_hornet_t_3x.py',
     'configs/hornet/upernet_hornet_t_160k.py'
 ])
 def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
     """``tools/test.py CONFIG RELEASED_FILE`` loads every tensor (the log
-    says so); for the detector, the stock mmdet ``tools/test.py`` (which maps
-    the backbone keys through the backbone's load hook) gives the same
+    says so); for the detector, the stock mmdet ``tools/test.py`` (through
+    the config's ``mmhybrid.CheckpointLoadHook``) gives the same report and
     metrics on the same file."""
     cfg = load(config)
     overrides = fixture_overrides(cfg)
@@ -281,28 +297,19 @@ def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
     if cfg.default_scope != 'mmdet':
         return
     # mmdet's own tools/test.py, with the stock pipeline
-    scope = __import__(cfg.default_scope)
-    stock_tool = osp.join(osp.dirname(scope.__file__), '.mim', 'tools',
-                          'test.py')
-    # the stock tool has no --data-root: point the config at the toy set
-    from mmhybrid.utils.setup_env import set_data_root
-    stock_cfg = Config.fromfile(config)
-    set_data_root(stock_cfg, toy[cfg.default_scope])
-    stock_cfg.merge_from_dict(overrides)
-    stock_cfg.dump(str(tmp_path / 'stock_config.py'))
-    stock = run(stock_tool, str(tmp_path / 'stock_config.py'),
-                str(tmp_path / 'released.pth'), '--work-dir',
-                str(tmp_path / 'stock'))
+    stock = run_stock_test(config, overrides, toy, tmp_path / 'released.pth',
+                           tmp_path / 'stock')
     assert stock.returncode == 0, (stock.stdout + stock.stderr)[-5000:]
-    assert 'mapped' in stock.stdout + stock.stderr
+    # the shipped config lists mmhybrid.CheckpointLoadHook: same report
+    assert f'loaded {n}/{n} tensors' in stock.stdout + stock.stderr
     assert metrics(tmp_path / 'ours')['coco/bbox_mAP'] == \
         metrics(tmp_path / 'stock')['coco/bbox_mAP']
 
 
 def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
     """A file whose backbone keys match nothing and which holds a third of
-    the head keys stops tools/test.py with an error naming what is missing,
-    before any evaluation."""
+    the head keys stops tools/test.py (and the stock mmdet tool) with an error
+    naming what is missing, before any evaluation."""
     config = 'configs/hornet/cascade_mask_rcnn_hornet_t_3x.py'
     cfg = load(config)
     released_path = str(tmp_path / 'released.pth')
@@ -323,6 +330,14 @@ def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
     err = proc.stdout + proc.stderr
     assert 'Only' in err and 'min_match=0.9' in err, err[-3000:]
     assert 'backbone.stages (' in err
+    assert 'bbox_mAP' not in err
+    # the stock mmdet tools/test.py stops the same way: the shipped config
+    # lists mmhybrid.CheckpointLoadHook
+    stock = run_stock_test(config, overrides, toy, tmp_path / 'bad.pth',
+                           tmp_path / 'stock')
+    err = stock.stdout + stock.stderr
+    assert stock.returncode != 0
+    assert 'Only' in err and 'min_match=0.9' in err, err[-3000:]
     assert 'bbox_mAP' not in err
 
 

@@ -6,6 +6,9 @@
 # everything with SyncBN, see ./mask_rcnn_acmix_r50_1x.py.
 _base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# whole-model checkpoints in official layouts load with a report and a
+# floor, with the stock mmdet/mmseg tools too
+custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]
 
 model = dict(
     backbone=dict(

@@ -9,6 +9,9 @@
 # 8 GPUs x 2 images = 16.
 _base_ = 'mmdet::swin/retinanet_swin-t-p4-w7_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# whole-model checkpoints in official layouts load with a report and a
+# floor, with the stock mmdet/mmseg tools too
+custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]
 
 # Swin-ACmix-T, ImageNet-1k (official release, LeapLabTHU/ACmix)
 checkpoint = 'https://cloud.tsinghua.edu.cn/f/210c89a6f9eb4bd0beb6/?dl=1'

@@ -9,6 +9,9 @@
 # SyncBN and nothing frozen, as mmseg's ResNets do. See the README.
 _base_ = 'mmseg::upernet/upernet_r50_4xb4-160k_ade20k-512x512.py'
 custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# whole-model checkpoints in official layouts load with a report and a
+# floor, with the stock mmdet/mmseg tools too
+custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]
 
 model = dict(
     pretrained=None,

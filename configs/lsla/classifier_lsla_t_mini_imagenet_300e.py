@@ -18,6 +18,9 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# whole-model checkpoints in official layouts load with a report and a
+# floor, with the stock mmdet/mmseg tools too
+custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]
 
 num_classes = 100
 data_root = 'data/mini-imagenet/'

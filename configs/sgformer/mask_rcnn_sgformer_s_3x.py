@@ -6,6 +6,9 @@
 # pos_embed. 8 GPUs x 2 images = 16.
 _base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_ms-crop-3x_coco.py'
 custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# whole-model checkpoints in official layouts load with a report and a
+# floor, with the stock mmdet/mmseg tools too
+custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]
 
 # SG-Former-S, ImageNet-1k (official release: the Google Drive folder of
 # OliverRensu/SG-Former's README; no per-file URL exists). Download it to

@@ -6,6 +6,9 @@
 # and pos_embed. fp32 (--amp for mixed precision). 8 GPUs x 2 images = 16.
 _base_ = 'mmseg::swin/swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'  # noqa
 custom_imports = dict(imports=['mmhybrid'], allow_failed_imports=False)
+# whole-model checkpoints in official layouts load with a report and a
+# floor, with the stock mmdet/mmseg tools too
+custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]
 
 # SG-Former-S, ImageNet-1k (official release: the Google Drive folder of
 # OliverRensu/SG-Former's README; no per-file URL exists). Download it to

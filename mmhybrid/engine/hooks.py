@@ -43,8 +43,9 @@ class CheckpointLoadHook(Hook):
     unexpected or skipped, and the run stops with an error naming what did
     not load when less than ``min_match`` of the model's tensors would.
 
-    ``tools/train.py`` and ``tools/test.py`` add it to every config; with
-    the stock mmdet / mmseg / mmpretrain tools add it yourself:
+    Every shipped config lists it and ``tools/train.py`` / ``tools/test.py``
+    add it to any other config; for your own config and the stock mmdet /
+    mmseg / mmpretrain tools add it yourself:
     ``custom_hooks = [dict(type='mmhybrid.CheckpointLoadHook')]``. Its
     priority is above mmengine's ``EMAHook``, which copies the converted
     weights.
