@@ -111,7 +111,8 @@ def test_zoo_memory_breakdown(tmp_path):
     process per model, one markdown document and its JSON."""
     spec = [dict(name='tiny-HorNet', type='HorNet', kwargs=TINY['HorNet']),
             dict(name='tiny-ResNet', type='mmdet.ResNet', baseline=True,
-                 kwargs=dict(depth=18, base_channels=8, stem_channels=8))]
+                 kwargs=dict(depth=18, base_channels=8, stem_channels=8,
+                             norm_eval=False))]
     (tmp_path / 'spec.json').write_text(json.dumps(spec))
     tool = importlib.util.spec_from_file_location(
         'benchmark_zoo', osp.join(ROOT, 'tools', 'analysis_tools',

@@ -17,6 +17,7 @@ CUDA's allocator statistics. Saved tensors are most of what is live after
 the forward (the rest: outputs, tensors the model keeps); the peak adds the
 gradients and backward's temporaries.
 """
+import os
 import re
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional
@@ -75,6 +76,9 @@ class _AllocationTrace:
             self.base = torch.cuda.memory_allocated()
         else:
             from torch.profiler import ProfilerActivity, profile
+
+            # kineto logs an ERROR line on machines without a GPU
+            os.environ.setdefault('KINETO_LOG_LEVEL', '5')
             self.prof = profile(activities=[ProfilerActivity.CPU],
                                 profile_memory=True)
             self.prof.__enter__()
