@@ -13,8 +13,9 @@ input) are left out, as in the measured peak.
 The allocator gives the totals to compare with: bytes live after the
 forward and the peak of the forward+backward, above what was held before,
 from the CPU profiler's allocation events (``profile_memory=True``) or
-CUDA's allocator statistics. Saved tensors are most of what is live after
-the forward (the rest: outputs, tensors the model keeps); the peak adds the
+CUDA's allocator statistics. Saved tensors are what is live after the
+forward, but for the loss and what a model keeps for itself (outputs not
+saved are freed once the loss is computed); the peak adds the weight
 gradients and backward's temporaries.
 """
 import os
