@@ -10,6 +10,8 @@ from mmengine.registry import MODELS as MMENGINE_MODELS
 from mmengine.registry import \
     OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import \
+    WEIGHT_INITIALIZERS as MMENGINE_WEIGHT_INITIALIZERS
 from mmengine.registry import Registry
 
 MODELS = Registry(
@@ -29,3 +31,6 @@ OPTIM_WRAPPERS = Registry(
 HOOKS = Registry(
     'hook', parent=MMENGINE_HOOKS, scope='mmhybrid',
     locations=['mmhybrid.engine'])
+WEIGHT_INITIALIZERS = Registry(
+    'weight initializer', parent=MMENGINE_WEIGHT_INITIALIZERS,
+    scope='mmhybrid', locations=['mmhybrid.models.utils'])

@@ -37,13 +37,11 @@ class ExampleBackbone(BaseBackbone):
     default_init_cfg = dict(type='TruncNormal', layer='Conv2d', std=.02)
     input_divisor = 32  # patchify stem and 2x2 downsamplings floor sizes
 
-    def __init__(self, arch='t', in_channels: int = 3, **kwargs) -> None:
-        arch = self.parse_arch(arch)
-        super().__init__(num_stages=len(arch['depths']),
-                         in_channels=in_channels, **kwargs)
-        dims, depths = arch['dims'], arch['depths']
+    def __init__(self, arch='t', **kwargs) -> None:
+        super().__init__(arch, **kwargs)
+        dims, depths = self.arch_settings['dims'], self.arch_settings['depths']
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, dims[0], 4, stride=4),
+            nn.Conv2d(self.in_channels, dims[0], 4, stride=4),
             nn.BatchNorm2d(dims[0]))
         self.downsample_layers = nn.ModuleList(
             [nn.Identity()] +
@@ -54,8 +52,9 @@ class ExampleBackbone(BaseBackbone):
             for d, n in zip(dims, depths))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.GroupNorm(1, dims[i]))
-        self.stage_channels = list(dims)
-        self.stage_strides = [4 * 2**i for i in range(len(dims))]
+        self.feature_info = [
+            dict(num_chs=d, reduction=4 * 2**i, module=f'stages.{i}')
+            for i, d in enumerate(dims)]
         self._freeze_stages()
 
     def stage_modules(self, i: int):

@@ -96,8 +96,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import (PatchMerging, SwinStagesMixin,
-                           resize_relative_table)
+from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
+                           padded_size, relative_position_index,
+                           resize_relative_table, traced)
 from .base_backbone import BaseBackbone, Stage
 
 # --------------------------------------------------------------- helpers ----
@@ -399,72 +400,67 @@ class ResNetACmix(BaseBackbone):
         arch (str | dict): '26', '38' or '50' (depths [1, 2, 4, 1],
             [2, 3, 5, 2], [3, 4, 6, 3]) or a dict with ``depths`` and
             optionally ``base_channels``. Defaults to '50'.
-        in_channels (int): Input image channels. Defaults to 3.
         kernel_att (int): ACmix attention window. Defaults to 7.
         head (int): ACmix attention heads. Defaults to 4.
         kernel_conv (int): ACmix convolution kernel. Defaults to 3.
         norm_cfg (dict): Norm config ('BN', 'SyncBN' or 'GN'), with
             ``requires_grad``. Defaults to ``dict(type='BN',
             requires_grad=True)``.
-        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``,
-            ``with_cp`` and ``init_cfg`` of :class:`BaseBackbone`.
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
+            :class:`BaseBackbone`.
     """
+    #: The official classifier is ``fc``.
+    official_head = 'fc.'
     arch_zoo = {
         '26': dict(depths=[1, 2, 4, 1], base_channels=64),
         '38': dict(depths=[2, 3, 5, 2], base_channels=64),
         '50': dict(depths=[3, 4, 6, 3], base_channels=64),
     }
     essential_keys = frozenset({'depths'})
+    #: The official ResNet loop: He-normal (fan-out) convs, unit norms. It
+    #: also hits ``ACmix.dep_conv`` and so overwrites its shift kernel (the
+    #: official ResNet-ACmix trains from this); conv biases keep PyTorch's
+    #: init.
+    default_init_cfg = [
+        dict(type='mmhybrid.FanOutNormal', layer='Conv2d', bias=None),
+        dict(type='Constant', layer=['_BatchNorm', 'GroupNorm'], val=1.,
+             bias=0.)
+    ]
 
     def __init__(self,
                  arch: Union[str, Dict] = '50',
-                 in_channels: int = 3,
                  kernel_att: int = 7,
                  head: int = 4,
                  kernel_conv: int = 3,
                  norm_cfg: Dict = dict(type='BN', requires_grad=True),
                  **kwargs) -> None:
-        arch = self.parse_arch(arch)
-        depths = arch['depths']
-        base = arch.get('base_channels', 64)
-        super().__init__(
-            num_stages=len(depths), in_channels=in_channels, **kwargs)
-        self.arch = arch
+        super().__init__(arch, **kwargs)
+        depths = self.arch_settings['depths']
+        base = self.arch_settings.get('base_channels', 64)
         self.stem = nn.Sequential(
             OrderedDict(
-                conv=nn.Conv2d(in_channels, base, 7, 2, 3, bias=False),
+                conv=nn.Conv2d(self.in_channels, base, 7, 2, 3, bias=False),
                 bn=build_norm_layer(norm_cfg, base)[1],
                 relu=nn.ReLU(inplace=True),
                 pool=nn.MaxPool2d(3, 2, 1)))
+        stride = 4  # conv and max-pool, stride 2 each
         self.stages = nn.ModuleList()
         channels = base
         for i, depth in enumerate(depths):
             planes = base * 2**i
             blocks = []
             for j in range(depth):
+                block_stride = 2 if i > 0 and j == 0 else 1
                 blocks.append(
-                    ACmixBottleneck(
-                        channels, planes, 2 if i > 0 and j == 0 else 1,
-                        kernel_att, head, kernel_conv, norm_cfg))
+                    ACmixBottleneck(channels, planes, block_stride,
+                                    kernel_att, head, kernel_conv, norm_cfg))
                 channels = planes * ACmixBottleneck.expansion
+                stride *= block_stride
             self.stages.append(nn.Sequential(*blocks))
-            self.stage_channels.append(channels)
-            self.stage_strides.append(4 * 2**i)
-        self._init_official()
+            self.feature_info.append(
+                dict(num_chs=channels, reduction=stride, module=f'stages.{i}'))
         self._freeze_stages()
-
-    def _init_official(self) -> None:
-        # The official ResNet loop. It also hits ACmix.dep_conv and so
-        # overwrites its shift initialisation (the official ResNet-ACmix
-        # trains from this Kaiming kernel); conv biases keep PyTorch's init.
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(
-                    m.weight, mode='fan_out', nonlinearity='relu')
-            elif isinstance(m, (nn.modules.batchnorm._BatchNorm,
-                                nn.GroupNorm)):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
 
     def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
         for block in self.stages[i]:
@@ -552,12 +548,9 @@ class WindowACmix(nn.Module):
         self.scale = self.head_dim**-0.5
         self.relative_position_bias_table = nn.Parameter(
             torch.zeros((2 * window_size - 1)**2, num_heads))
-        ar = torch.arange(window_size)
-        coords = torch.stack(torch.meshgrid(ar, ar, indexing='ij')).flatten(1)
-        rel = (coords[:, :, None] - coords[:, None, :]) + (window_size - 1)
         self.register_buffer(
-            'relative_position_index',
-            rel[0] * (2 * window_size - 1) + rel[1], persistent=False)
+            'relative_position_index', relative_position_index(window_size),
+            persistent=False)
         self.qkv = nn.Linear(embed_dims, 3 * embed_dims, bias=qkv_bias)
         self.attn_drop = nn.Dropout(attn_drop)
         self.proj = nn.Linear(embed_dims, embed_dims)
@@ -586,20 +579,20 @@ class WindowACmix(nn.Module):
         """
         b, h, w, c = x.shape
         ws, nh, hd = self.window_size, self.num_heads, self.head_dim
-        pad_b, pad_r = (-h) % ws, (-w) % ws
-        if pad_b or pad_r:
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        hp, wp = padded_size(h, ws), padded_size(w, ws)
+        padded = traced() or (hp, wp) != (h, w)
+        if padded:
+            x = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
         if shift:
             x = torch.roll(x, (-shift, -shift), (1, 2))
-        hp, wp = h + pad_b, w + pad_r
         qkv = self.qkv(x)
         # conv path input, channels-last: channel d * 9 + j
         f = qkv.view(b, hp, wp, 3 * nh, hd).transpose(-1, -2)
         f = F.linear(f, self.fc.weight.view(9, 3 * nh), self.fc.bias)
         f = f.reshape(b, hp, wp, 9 * hd)
-        if pad_b or pad_r:  # padded tokens are zeros, like dep_conv's padding
-            valid = x.new_zeros(hp, wp, 1, dtype=torch.bool)
-            valid[:h, :w] = True
+        if padded:  # padded tokens are zeros, like dep_conv's padding
+            valid = (torch.arange(hp, device=x.device) < h)[:, None, None] \
+                & (torch.arange(wp, device=x.device) < w)[:, None]
             if shift:
                 valid = torch.roll(valid, (-shift, -shift), (0, 1))
             f = f * valid
@@ -608,8 +601,10 @@ class WindowACmix(nn.Module):
         # attention path: Swin W-MSA on the same (padded, shifted) map
         nw = (hp // ws) * (wp // ws)
         n = ws * ws
-        qkv = qkv.view(b, hp // ws, ws, wp // ws, ws, 3, nh, hd)
-        qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b * nw, nh, n, hd)
+        # (B, hp/M, wp/M, 3, heads, d, M, M): unfold, see layers/swin.py
+        qkv = qkv.view(b, hp, wp, 3, nh, hd).unfold(1, ws, ws)
+        qkv = qkv.unfold(2, ws, ws).permute(3, 0, 1, 2, 4, 6, 7, 5)
+        qkv = qkv.reshape(3, b * nw, nh, n, hd)
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
         attn = q @ k.transpose(-2, -1)
         bias = self.relative_position_bias_table[
@@ -627,8 +622,8 @@ class WindowACmix(nn.Module):
         out = self.rate1 * out + self.rate2 * out_conv
         if shift:
             out = torch.roll(out, (shift, shift), (1, 2))
-        if pad_b or pad_r:
-            out = out[:, :h, :w]
+        if padded:
+            out = crop(crop(out, 1, h), 2, w)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
@@ -707,8 +702,8 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         p = self.patch_size
-        if h % p or w % p:
-            x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
+        if traced() or h % p or w % p:
+            x = F.pad(x, (0, padded_size(w, p) - w, 0, padded_size(h, p) - h))
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 
@@ -725,7 +720,6 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
         arch (str | dict): 't'/'tiny' or 's'/'small', or a dict with
             ``embed_dims``, ``depths``, ``num_heads`` (and optionally
             ``drop_path_rate``). Defaults to 't'.
-        in_channels (int): Input image channels. Defaults to 3.
         window_size (int): Window size. Defaults to 7.
         mlp_ratio (float): MLP hidden ratio. Defaults to 4.
         qkv_bias (bool): Bias of ``qkv``. Defaults to True.
@@ -736,8 +730,9 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
             S, the official ImageNet settings).
         patch_norm (bool): LayerNorm after the patch embedding.
             Defaults to True.
-        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``,
-            ``with_cp`` and ``init_cfg`` of :class:`BaseBackbone`.
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
+            :class:`BaseBackbone`.
     """
     arch_zoo = {
         **dict.fromkeys(['t', 'tiny'],
@@ -748,10 +743,16 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
                              num_heads=[3, 6, 12, 24], drop_path_rate=0.3)),
     }
     essential_keys = frozenset({'embed_dims', 'depths', 'num_heads'})
+    #: Swin's init: truncated normal Linear weights, zero biases, unit
+    #: LayerNorms; convs (patch embedding, fc) keep PyTorch's init and
+    #: ``dep_conv`` its shift kernel.
+    default_init_cfg = [
+        dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+        dict(type='Constant', layer='LayerNorm', val=1., bias=0.)
+    ]
 
     def __init__(self,
                  arch: Union[str, Dict] = 't',
-                 in_channels: int = 3,
                  window_size: int = 7,
                  mlp_ratio: float = 4.,
                  qkv_bias: bool = True,
@@ -760,21 +761,17 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
                  drop_path_rate: Optional[float] = None,
                  patch_norm: bool = True,
                  **kwargs) -> None:
-        arch = self.parse_arch(arch)
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         depths, num_heads = arch['depths'], arch['num_heads']
-        if len(num_heads) != len(depths):
-            raise ValueError(f'depths {depths} and num_heads {num_heads} '
-                             'must have the same length')
-        super().__init__(
-            num_stages=len(depths), in_channels=in_channels, **kwargs)
-        self.arch = arch
         self.window_size = window_size
         if drop_path_rate is None:
             drop_path_rate = arch.get('drop_path_rate', 0.1)
         dpr = torch.linspace(
             0, drop_path_rate, sum(depths), device='cpu').tolist()
         dims = [arch['embed_dims'] * 2**i for i in range(len(depths))]
-        self.stem = PatchEmbed(in_channels, dims[0], 4, patch_norm)
+        patch = 4
+        self.stem = PatchEmbed(self.in_channels, dims[0], patch, patch_norm)
         self.stages = nn.ModuleList()
         for i, (depth, heads) in enumerate(zip(depths, num_heads)):
             start = sum(depths[:i])
@@ -784,27 +781,14 @@ class SwinACmix(SwinStagesMixin, BaseBackbone):
                                attn_drop_rate, dpr[start + j])
                 for j in range(depth)
             ]
+            # patch merging halves the map
             self.stages.append(
                 Stage(PatchMerging(dims[i - 1]) if i else None, blocks))
+            self.feature_info.append(dict(
+                num_chs=dims[i], reduction=patch * 2**i, module=f'stages.{i}'))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
-        self.stage_channels = dims
-        self.stage_strides = [4 * 2**i for i in range(len(depths))]
-        self._init_official()
         self._freeze_stages()
-
-    def _init_official(self) -> None:
-        # Swin's init: truncated normal Linear weights, zero biases, unit
-        # LayerNorms; convs (patch embedding, fc) keep PyTorch's init and
-        # dep_conv its shift initialisation.
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=.02)
-                if m.bias is not None:
-                    nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.constant_(m.weight, 1.)
-                nn.init.constant_(m.bias, 0)
 
     @classmethod
     def convert_official(cls, state_dict: Dict[str, Tensor]

@@ -46,7 +46,7 @@ not built here (so DDP needs no ``find_unused_parameters``) and
 :meth:`HATNet.convert_official` drops its tensors, saying so in the log.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -57,7 +57,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import window_valid_mask
+from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone, Stage
 
@@ -88,21 +88,56 @@ def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
     """
     b, c3, h, w = qkv.shape
     nh, d, g = num_heads, c3 // (3 * num_heads), grid_size
-    ph, pw = (-h) % g, (-w) % g
-    if ph or pw:
-        qkv = F.pad(qkv, (0, pw, 0, ph))
-    gh, gw = (h + ph) // g, (w + pw) // g
-    # (B, 3, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d)
-    qkv = qkv.view(b, 3, nh, d, gh, g, gw, g).permute(1, 0, 2, 4, 6, 5, 7, 3)
-    q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).unbind(0)
-    mask = window_valid_mask((h, w), (h + ph, w + pw), g, q.device)
+    hp, wp = padded_size(h, g), padded_size(w, g)
+    if traced() or (hp, wp) != (h, w):
+        qkv = F.pad(qkv, (0, wp - w, 0, hp - h))
+    gh, gw = hp // g, wp // g
+    # (B, 3, heads, d, gh, gw, G, G) -> (3, B * heads, gh * gw, G * G, d);
+    # unfold, not a view: see layers/swin.py; contiguous: fused attention
+    # kernels need d at stride 1 (else SDPA falls back to its math kernel,
+    # on CPU as on CUDA)
+    qkv = qkv.view(b, 3, nh, d, hp, wp).unfold(4, g, g).unfold(5, g, g)
+    qkv = qkv.permute(1, 0, 2, 4, 5, 6, 7, 3)
+    q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).contiguous().unbind(0)
+    mask = window_valid_mask((h, w), (hp, wp), g, q.device)
     if mask is not None:  # (1, windows, 1 query row, keys)
         mask = mask[None, :, None]
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                          scale=scale)
     out = out.view(b, nh, gh, gw, g, g, d).permute(0, 1, 6, 2, 4, 3, 5)
-    out = out.reshape(b, nh * d, h + ph, w + pw)
-    return out[:, :, :h, :w] if ph or pw else out
+    out = out.reshape(b, nh * d, hp, wp)
+    return crop(crop(out, 2, h), 3, w)
+
+
+def ceil_avg_pool(x: Tensor, r: int) -> Tensor:
+    """``F.avg_pool2d(x, r, r, ceil_mode=True)``: a partial border cell is
+    the mean of its real pixels. Traced, as an explicit sum over the
+    zero-padded map divided by the real-pixel counts: the ceil-mode output
+    size carries a condition the shape solver cannot decide for symbolic
+    sizes."""
+    if not traced():
+        return F.avg_pool2d(x, r, r, ceil_mode=True)
+    h, w = x.shape[-2:]
+    hp, wp = padded_size(h, r), padded_size(w, r)
+    # the sum as mean * r^2 (exact for powers of 2): ONNX AveragePool has
+    # no divisor_override
+    total = F.avg_pool2d(F.pad(x, (0, wp - w, 0, hp - h)), r, r) * (r * r)
+    rows = (torch.arange(hp, device=x.device) < h).to(x.dtype)
+    cols = (torch.arange(wp, device=x.device) < w).to(x.dtype)
+    count = rows.unfold(0, r, r).sum(1)[:, None] * \
+        cols.unfold(0, r, r).sum(1)
+    return total / count
+
+
+def ceil_max_pool(x: Tensor, r: int) -> Tensor:
+    """``F.max_pool2d(x, r, r, ceil_mode=True)``; traced, over the map
+    padded with ``-inf`` (see :func:`ceil_avg_pool`)."""
+    if not traced():
+        return F.max_pool2d(x, r, r, ceil_mode=True)
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, padded_size(w, r) - w, 0, padded_size(h, r) - h),
+              value=float('-inf'))
+    return F.max_pool2d(x, r, r)
 
 
 def upsample_cells(x: Tensor, factor: int, size: Tuple[int, int]) -> Tensor:
@@ -195,7 +230,8 @@ class HMHSA(nn.Module):
         # map with one head would run on one core, 10x slower than the
         # plain matmuls. Queries are independent, so chunks of them are
         # folded into the batch, sharing the (small, pooled) keys/values.
-        chunks = -(-n // self.QUERY_CHUNK) if q.device.type == 'cpu' else 1
+        chunks = (n + self.QUERY_CHUNK - 1) // self.QUERY_CHUNK \
+            if q.device.type == 'cpu' and not traced() else 1
         size = -(-n // chunks)
         if chunks > 1:
             q = F.pad(q, (0, 0, 0, chunks * size - n)).contiguous().view(
@@ -221,7 +257,7 @@ class HMHSA(nn.Module):
             return self.drop(self.proj(y + self._paper_steps(y)))
         q = self.q(y)
         r = self.ds_ratio
-        pooled = F.avg_pool2d(y, r, r, ceil_mode=True) if r > 1 else y
+        pooled = ceil_avg_pool(y, r) if r > 1 else y
         k, v = self._heads(self.kv(self.ds_norm(pooled)))
         out = self._global(*self._heads(q), k, v).view(b, c, h, w)
         return self.drop(self.proj(out + y))
@@ -373,7 +409,7 @@ class TwoBranchDownsample(nn.Module):
         self.act = nn.SiLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        pooled = F.max_pool2d(x, 2, 2, ceil_mode=True)
+        pooled = ceil_max_pool(x, 2)
         return self.act(
             self.norm1(self.conv(x)) + self.norm2(self.residual(pooled)))
 
@@ -388,6 +424,8 @@ class _HMHSANet(BaseBackbone):
     arch_defaults: Dict = {}
     #: TransCNN's layout (post-norm IRB, two-branch downsampling).
     post_norm = False
+    #: The official classifier: ``Sequential(Dropout(0.2), Linear)``.
+    official_head = 'classifier.1.'
     #: The official ``_init_weights``: trunc normal Conv2d / Linear, zero
     #: biases; norms keep PyTorch's 1 / 0.
     default_init_cfg = dict(
@@ -395,33 +433,23 @@ class _HMHSANet(BaseBackbone):
 
     def __init__(self,
                  arch: ArchType,
-                 in_channels: int = 3,
                  drop_rate: float = 0.,
                  drop_path_rate: float = 0.,
                  norm_cfg: Dict = GN1,
                  out_norm_cfg: Optional[Dict] = None,
                  attn_mode: str = 'code',
-                 out_indices: Union[Sequence[int], int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-                 pretrained: Optional[str] = None) -> None:
-        arch = self.parse_arch(arch)
+                 **kwargs) -> None:
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         dims, depths = list(arch['dims']), list(arch['depths'])
-        num_stages = len(depths)
         per_stage = {k: list(arch[k]) for k in self.optional_keys}
-        if any(len(v) != num_stages for v in [dims, *per_stage.values()]):
-            raise ValueError(f'{type(self).__name__} arch needs one value '
-                             f'per stage in every list; got {arch}')
-        super().__init__(num_stages, out_indices, frozen_stages, norm_eval,
-                         with_cp, init_cfg, pretrained, in_channels)
-        self.arch_settings = arch
         self.attn_mode = attn_mode
+        # two 3x3 stride-2 convs
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, padding=1, stride=2),
+            nn.Conv2d(self.in_channels, 16, 3, padding=1, stride=2),
             _norm(norm_cfg, 16), nn.SiLU(inplace=True),
             nn.Conv2d(16, dims[0], 3, padding=1, stride=2))
+        stride = 4
         dpr = torch.linspace(0, drop_path_rate, sum(depths),
                              device='cpu').tolist()
         down = TwoBranchDownsample if self.post_norm else ConvDownsample
@@ -436,14 +464,16 @@ class _HMHSANet(BaseBackbone):
                     norm_cfg, self.post_norm, attn_mode)
                 for j in range(depth)
             ]
+            if i:
+                stride *= 2  # the downsampling halves the map
             self.stages.append(
                 Stage(down(dims[i - 1], dims[i], norm_cfg) if i else None,
                       blocks))
+            self.feature_info.append(
+                dict(num_chs=dims[i], reduction=stride, module=f'stages.{i}'))
         if out_norm_cfg is not None:
             for i in self.out_indices:
                 self.add_module(f'norm{i}', _norm(out_norm_cfg, dims[i]))
-        self.stage_channels = dims
-        self.stage_strides = [4 * 2**i for i in range(num_stages)]
         self._freeze_stages()
 
     @classmethod
@@ -514,7 +544,6 @@ class HATNet(_HMHSANet):
             and optionally ``expansions``, ``grid_sizes``, ``ds_ratios``,
             ``kernel_sizes`` (defaults: those of 's'); ``base='s'`` updates
             a variant. Defaults to 's'.
-        in_channels (int): Input channels. Defaults to 3.
         drop_rate (float): Dropout2d in attention and IRB. Defaults to 0.
         drop_path_rate (float): Stochastic depth of the last block (linear
             from 0). Defaults to 0.
@@ -523,8 +552,8 @@ class HATNet(_HMHSANet):
             ``dict(type='GN', num_groups=1, eps=1e-6)``. Defaults to None.
         attn_mode (str): 'code' (the official H-MHSA, needed by the released
             weights) or 'paper' (see :class:`HMHSA`). Defaults to 'code'.
-        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``,
-            ``with_cp``, ``init_cfg``, ``pretrained`` of
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg``, ``pretrained`` of
             :class:`BaseBackbone`.
 
     Example:

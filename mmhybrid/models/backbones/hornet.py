@@ -11,7 +11,7 @@ official classification, detection and segmentation checkpoints and the
 mmpretrain port load through :meth:`HorNet.convert_official`.
 """
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -124,23 +124,13 @@ class HorNet(BaseBackbone):
             A dict may name a variant to update with ``base``, e.g.
             ``dict(base='t-gf', gf_sizes=[None, None, (24, 13), (12, 7)])``
             (the official segmentation filters). Defaults to 'tiny'.
-        in_channels (int): Number of input channels. Defaults to 3.
         drop_path_rate (float): Stochastic depth rate of the last block,
             linearly increasing from 0 over all blocks. Defaults to 0.
         layer_scale_init_value (float): Initial layer scale; ``<= 0``
             disables it. Defaults to 1e-6.
-        out_indices (Sequence[int] | int): Stages to return.
-            Defaults to (0, 1, 2, 3).
-        frozen_stages (int): -1 freezes nothing, 0 the stem, k the stem and
-            the first k stages. Defaults to -1.
-        norm_eval (bool): Keep BatchNorm in eval mode (HorNet has none).
-            Defaults to False.
-        with_cp (bool): Checkpoint every block. Defaults to False.
-        init_cfg (dict | list[dict], optional): Initialisation config; a
-            ``Pretrained`` entry loads official or mmhybrid checkpoints.
-            Defaults to None (:attr:`default_init_cfg`).
-        pretrained (str, optional): Deprecated alias of a ``Pretrained``
-            init_cfg (mmseg still passes it). Defaults to None.
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
+            :class:`BaseBackbone`.
 
     Example:
         >>> import torch
@@ -175,30 +165,19 @@ class HorNet(BaseBackbone):
 
     def __init__(self,
                  arch: ArchType = 'tiny',
-                 in_channels: int = 3,
                  drop_path_rate: float = 0.,
                  layer_scale_init_value: float = 1e-6,
-                 out_indices: Union[Sequence[int], int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-                 pretrained: Optional[str] = None) -> None:
-        arch = self.parse_arch(arch)
+                 **kwargs) -> None:
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         depths, orders = list(arch['depths']), list(arch['orders'])
         num_stages = len(depths)
         gf_sizes = list(arch.get('gf_sizes') or [None] * num_stages)
-        if not len(orders) == len(gf_sizes) == num_stages:
-            raise ValueError(
-                f'HorNet arch needs one order and one gf_size per stage; got '
-                f'depths={depths}, orders={orders}, gf_sizes={gf_sizes}')
-        super().__init__(num_stages, out_indices, frozen_stages, norm_eval,
-                         with_cp, init_cfg, pretrained, in_channels)
-        self.arch_settings = arch
         dims = [arch['base_dim'] * 2**i for i in range(num_stages)]
 
+        patch = 4
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, dims[0], kernel_size=4, stride=4),
+            nn.Conv2d(self.in_channels, dims[0], patch, stride=patch),
             LayerNorm2d(dims[0]))
         self.downsample_layers = nn.ModuleList([nn.Identity()] + [
             nn.Sequential(
@@ -222,11 +201,10 @@ class HorNet(BaseBackbone):
                     layer_scale_init_value=layer_scale_init_value)
                 for j in range(depth)
             ]))
+            self.feature_info.append(dict(
+                num_chs=dims[i], reduction=patch * 2**i, module=f'stages.{i}'))
         for i in self.out_indices:
             self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
-
-        self.stage_channels = dims
-        self.stage_strides = [4 * 2**i for i in range(num_stages)]
         self._freeze_stages()
 
     def stage_modules(self, i: int) -> List[nn.Module]:
@@ -311,3 +289,43 @@ class HorNet(BaseBackbone):
                 value.shape[0] == target.shape[0] and value.shape[3] == 2:
             return adapt_complex_weight(value, target.shape[1:3])
         return None
+
+
+@MODELS.register_module()
+class HorNetCls(HorNet):
+    """HorNet as the official classifier computes its features.
+
+    The official classifier ends with ``norm(x.mean([-2, -1]))``: global
+    average pooling, *then* a LayerNorm (the det/seg backbone instead norms
+    every output map). Here the output norm of the last stage,
+    ``norm{num_stages - 1}``, runs on the pooled map, so that output is
+    ``(N, C, 1, 1)``; it is mmpretrain's ``gap_before_final_norm=True``.
+    With ``neck=dict(type='GlobalAveragePooling')`` (a no-op flatten) and a
+    ``LinearClsHead`` this is the official classifier, and its checkpoints
+    load as released: the final ``norm`` goes to ``norm3``, ``head`` to the
+    classifier's ``head.fc`` (mmpretrain's converted files, which name the
+    final norm ``norm3``, load too). Other outputs are HorNet's.
+
+    Takes the arguments of :class:`HorNet`; for a classifier use
+    ``out_indices=(3, )``.
+    """
+
+    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
+        norm = getattr(self, f'norm{i}', None)
+        if i < self.num_stages - 1 or norm is None:
+            return super().forward_stage(i, x)
+        x = self.downsample_layers[i](x)
+        for block in self.stages[i]:
+            x = self.run_block(block, x)
+        return x, norm(x.mean((2, 3), keepdim=True))
+
+    @classmethod
+    def convert_official(cls, state_dict: Dict[str, Tensor]
+                         ) -> Dict[str, Tensor]:
+        """:meth:`HorNet.convert_official`, keeping the classifier's final
+        norm (official ``norm.*``, mmpretrain ``norm3.*``) as ``norm3``."""
+        state_dict = extract_state_dict(state_dict)
+        final = {'norm3.' + k.split('.', 1)[1]: v
+                 for k, v in state_dict.items()
+                 if k.startswith(('norm.', 'norm3.'))}
+        return {**super().convert_official(state_dict), **final}

@@ -1,93 +1,28 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""ViT-LSLA: a hierarchical vision transformer with light self-limited
-attention, the reference implementation built from the paper alone.
+"""ViT-LSLA: a Swin-like hierarchy whose window attention is light
+self-limited attention (LSLA), built from the paper alone.
 
 `ViT-LSLA: Vision Transformer with Light Self-Limited-Attention
-<https://arxiv.org/abs/2210.17115>`_ (Hechen, Huang, Zhao, 2022). No code was
-ever released; this file follows the paper's text (the project seed
-``002_6ea764131ae16835.txt``, whose equations did not survive) and makes
-every point the text leaves open a documented switch.
+<https://arxiv.org/abs/2210.17115>`_ (Hechen, Huang, Zhao, 2022). No code or
+weights were ever released.
 
-What the paper fixes, and how it is built here:
+- **LSA**: keys and values are the block input X itself ("Q, K, V -> Q, X,
+  X"); Q = X W_q absorbs W_k; of the value and output projections, which
+  collapse into one matrix, the output projection is kept.
+- **SLA**: a dynamic scale DS (a relative table like the inner position
+  bias) replaces ``d^-0.5``, the inner bias stays in the softmax, and an
+  outer bias of the same structure is added after it:
+  ``Y = W_o((softmax(DS[r] * Q X^T + B_in[r]) + B_out[r]) X)``.
+- **Network**: a two-conv stem to H/4 x W/4 x 96, then Swin blocks with LSLA
+  in place of window attention (window 7, shifted every second block) and
+  patch merging between four stages.
 
-- **LSA** ("Q, K, V -> Q, X, X"): "LSA replaces K (key) and V (value) of
-  self-attention with X (the original input)"; Q still comes from X through a
-  fully connected layer, which absorbs ``W_k`` ("Q X^T with Q = X W_q W_k^T").
-  Of the value projection and the output projection, which "collapse into one
-  matrix ... either of them can be discarded", "this paper chooses the first"
-  (discards the value projection): ``attn_mode='qxx', out_proj=True``.
-- **SLA**, position-information module: a *dynamic scale* (DS) that
-  "replaces the fixed scale; it matches the inner position bias and contains
-  a set of learnable parameters", and the inner relative position bias inside
-  the softmax: ``A = softmax(DS[r] * (Q X^T) + B_in[r])`` with ``r`` the
-  relative position of query and key in the window.
-- **SLA**, limited-attention module: "an extra outer position bias (outside
-  the softmax), with the same structure as the inner position bias", which
-  "severely limits the attention weights of its neighbours, especially
-  itself": ``Y = (A + B_out[r]) X``, then the output projection.
-- **Architecture**: "a stem block of two 3x3 convolution layers gives
-  H/4 x W/4 x 96"; four stages with patch merging between them; "the block
-  follows the Swin Transformer block ... with LSLA in place of the original
-  self-attention"; window ``M = 7``.
-- **Budget**: 18.9M parameters, 3.5 GFLOPs at 224, next to Swin-T's
-  27.6M / 4.5G, i.e. Swin-T with a ~100-class head (IP102 has 102 classes,
-  Mini-ImageNet 100); see :attr:`ViTLSLA.arch_zoo`.
-
-Open points, the choice made, and why:
-
-- **Depths, MLP ratio, stem width** (arch ``'t'``, the default): depths
-  [1, 1, 10, 1], heads [3, 6, 12, 24] (head dim 32, as Swin), MLP ratio 3,
-  stem 3 -> 48 -> 96: 18.69M / 3.46G by
-  ``tools/analysis_tools/get_flops.py`` with a 100-class head.
-  Keeping ``W_q`` and ``W_o`` (the text's reading) on the Swin-T layout gives
-  23.4M / 3.9G; 18.9M needs a narrower MLP, and MLP ratio 3 on [2, 2, 6, 2]
-  falls short of 3.5G. Several layouts meet both numbers within 3%; the
-  default is deeper than Swin-T (13 blocks: LSA's savings let one "stack more
-  self-attention blocks ... go deeper") and deepens stage 3, the stage Swin
-  itself deepens (Swin-S/B), and of the candidates it is one whose time
-  follows its MACs: a block at 56x56 costs far more time per MAC (thin
-  matmuls, per-token LayerNorm/GELU/window copies) than one at 14x14, so the
-  layouts that spend the budget at high resolution ([3, 2, 6, 2], the default
-  before, or [2, 2, 6, 2] with a 96-wide stem) train only 9-13% faster than
-  Swin-T instead of the MAC ratio's 23%
-  (``configs/lsla/README.md#why-t-is-1-1-10-1``). Stages of one block have no
-  shifted block. ``'t-swin'`` is the Swin-T layout literally ([2, 2, 6, 2],
-  MLP ratio 4; 23.36M / 3.95G).
-- **Stem**: ``Conv3x3/2 (3 -> 48) - BN - GELU - Conv3x3/2 (48 -> 96) - BN``:
-  the text gives only "two 3x3 convolutions" and the output size; stride 2
-  each, half width in the middle (the cheaper choice the budget prefers), BN
-  as conv stems of ViTs usually have (``stem_norm_cfg``/``stem_act_cfg``).
-- **Dynamic scale**: a ``((2M-1)^2, heads)`` table indexed like the inner
-  bias ("matches the inner position bias"), multiplying the logits
-  elementwise, initialised to ``head_dim ** -0.5`` everywhere, so training
-  starts from the fixed scale it replaces; not clamped and not decayed
-  (the configs put it in ``custom_keys``). ``scale_mode='fixed'`` is the
-  paper's "FS" ablation.
-- **Outer bias**: added to the softmax output with nothing renormalising
-  afterwards (rows no longer sum to 1: the text "limits" large weights, which
-  a renormalisation would partly undo); initialised to zero, so the initial
-  model is plain LSA with DS and the bias learns its (negative) values near
-  the query; ``outer_bias=False`` is the ablation.
-- **Shifted windows** (implied by "follows the Swin block"): alternate
-  blocks shift by ``M // 2`` as Swin (``shift=False`` turns it off), and not
-  where the window covers the map's short side (Swin's classification rule).
-  Shift-masked pairs and padding get **neither bias**: their logits are
-  ``-inf`` (Swin adds -100, which leaves them a tiny weight and an inner-bias
-  gradient), so their weights are exactly 0, and the outer bias is zeroed on
-  them, so it cannot move weight across the cyclic seam either.
-- **Padding**: maps that are not window multiples are zero-padded on the
-  right/bottom per block (as ``SwinACmix``); padded tokens are masked out of
-  every real token's window, so a real token's output never depends on
-  padding. Maps that are window multiples (every stage at 224) are not padded.
-- **Heads**: per-head channel slices of X serve as keys and values
-  (``d = C / heads``), as in multi-head attention.
-
-The switches reproduce the paper's ablations: ``attn_mode`` 'qkv' (window
-MSA) / 'qxv' / 'qkx' / 'qxx' (LSA) / 'xxx' (no projection at all),
-``out_proj`` (kept: the paper; dropped: with ``attn_mode='qxv'`` that is
-"value projection kept"), ``scale_mode`` 'fixed' / 'dynamic',
-``inner_bias``, ``outer_bias``. ``attn_mode='qkv', scale_mode='fixed',
-outer_bias=False`` is Swin's window attention.
+Every point the text leaves open is a documented switch (``attn_mode``,
+``out_proj``, ``scale_mode``, ``inner_bias``, ``outer_bias``, ``shift``,
+arch ``mlp_ratio`` / ``stem_channels``); masked pairs (shift regions,
+padding) get logit ``-inf`` and no outer bias. The choices, the budget
+(18.9M / 3.5G) and why ``'t'`` is Swin-T's layout with MLP ratio 3 are in
+``configs/lsla/README.md``.
 """
 import re
 from typing import Dict, Optional, Tuple, Union
@@ -102,32 +37,14 @@ from torch import Tensor
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from ..layers.swin import (PatchMerging, SwinStagesMixin,
-                           resize_relative_table)
+from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
+                           padded_size, relative_position_index,
+                           resize_relative_table, traced)
 from .base_backbone import BaseBackbone, Stage
 
 #: Names of the three relative tables (no weight decay in the configs).
 TABLES = ('relative_position_bias_table', 'dynamic_scale_table',
           'outer_bias_table')
-
-
-def relative_position_index(window_size: int) -> Tensor:
-    """Index into a ``((2M-1)^2, heads)`` table of every (query, key) pair of
-    an ``M x M`` window, as Swin's ``relative_position_index``.
-
-    Returns:
-        Tensor: ``(M*M, M*M)`` long tensor.
-    """
-    ar = torch.arange(window_size)
-    coords = torch.stack(torch.meshgrid(ar, ar, indexing='ij')).flatten(1)
-    rel = (coords[:, :, None] - coords[:, None, :]) + (window_size - 1)
-    return rel[0] * (2 * window_size - 1) + rel[1]
-
-
-def pad_to_windows(x: Tensor, pad_b: int, pad_r: int) -> Tensor:
-    """Zero-pad ``(B, H, W, C)`` tokens on the bottom/right (a function of its
-    own so that tests can fill the padding with noise)."""
-    return F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
 
 
 class LSLA(nn.Module):
@@ -285,15 +202,12 @@ class LSLA(nn.Module):
         if self.fused:
             bias = self._table('relative_position_bias_table')
             if mask is not None:
-                nw = mask.shape[0]
                 m = mask.unsqueeze(1).to(q.dtype)
                 bias = m if bias is None else bias.to(q.dtype) + m
-                shape = (-1, nw) + q.shape[1:]
-                out = F.scaled_dot_product_attention(
-                    q.view(shape), k.view(shape), v.view(shape),
-                    attn_mask=bias, dropout_p=p, scale=self.scale)
-                return out.view(q.shape)
-            if bias is not None:
+                # (nW, heads, N, N) repeated over the batch: the fused
+                # kernels take 4-D inputs only (5-D runs the math kernel)
+                bias = bias.repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
+            elif bias is not None:
                 bias = bias.to(q.dtype)
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=p, scale=self.scale)
@@ -321,13 +235,14 @@ class LSLA(nn.Module):
         """
         b, h, w, c = x.shape
         ws = self.window_size
-        pad_b, pad_r = (-h) % ws, (-w) % ws
-        if pad_b or pad_r:
-            x = pad_to_windows(x, pad_b, pad_r)
+        hp, wp = padded_size(h, ws), padded_size(w, ws)
+        padded = traced() or (hp, wp) != (h, w)
+        if padded:
+            x = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
         if shift:
             x = torch.roll(x, (-shift, -shift), (1, 2))
-        hp, wp = h + pad_b, w + pad_r
-        x = x.view(b, hp // ws, ws, wp // ws, ws, c).transpose(2, 3)
+        # (B, hp/M, wp/M, C, M, M): unfold, see layers/swin.py
+        x = x.unfold(1, ws, ws).unfold(2, ws, ws).permute(0, 1, 2, 4, 5, 3)
         x = x.reshape(-1, ws * ws, c)
         out = self.attend(*self.qkv(x), mask)
         out = self.proj(out.transpose(1, 2).reshape(x.shape))
@@ -335,8 +250,8 @@ class LSLA(nn.Module):
         out = out.reshape(b, hp, wp, c)
         if shift:
             out = torch.roll(out, (shift, shift), (1, 2))
-        if pad_b or pad_r:
-            out = out[:, :h, :w]
+        if padded:
+            out = crop(crop(out, 1, h), 2, w)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
@@ -400,17 +315,18 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
 
     Every returned stage output goes through its own LayerNorm ``norm{i}``
     (built only for ``out_indices``); outputs have ``ceil(H / stride)`` rows
-    and columns. See the module docstring for the interpretation of the
-    paper and every switch.
+    and columns. ``configs/lsla/README.md`` gives the reading of the paper
+    behind every switch.
 
     Args:
-        arch (str | dict): ``'t'``/``'tiny'`` (the paper's budget, default)
-            or ``'t-swin'``/``'tiny-swin'`` (the Swin-T layout), or a dict
+        arch (str | dict): ``'t'``/``'tiny'`` (the paper's budget on Swin-T's
+            depths, default), ``'t-deep'``/``'tiny-deep'`` (the budget with
+            depths [1, 1, 10, 1]), ``'t-swin'``/``'tiny-swin'`` (Swin-T's
+            layout literally, MLP ratio 4), or a dict
             with ``embed_dims``, ``depths``, ``num_heads`` and optionally
             ``mlp_ratio`` (default 4) and ``stem_channels`` (default
             ``embed_dims // 2``); ``base='t'`` updates a variant.
             Defaults to 't'.
-        in_channels (int): Input image channels. Defaults to 3.
         window_size (int): Window size ``M``. Defaults to 7.
         attn_mode (str): See :class:`LSLA`. Defaults to 'qxx'.
         out_proj (bool): See :class:`LSLA`. Defaults to True.
@@ -428,8 +344,8 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
             Defaults to ``dict(type='BN')``.
         stem_act_cfg (dict): Activation between the stem convs.
             Defaults to ``dict(type='GELU')``.
-        **kwargs: ``out_indices``, ``frozen_stages``, ``norm_eval``,
-            ``with_cp``, ``init_cfg`` and ``pretrained`` of
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages``,
+            ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
             :class:`BaseBackbone`.
 
     Example:
@@ -443,12 +359,18 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
     #: Masked pairs (shift regions, padding) get exactly zero weight.
     mask_value = float('-inf')
     arch_zoo = {
-        # the paper's 18.9M / 3.5G: 18.69M / 3.46G (100 classes, 224)
+        # the paper's 18.9M / 3.5G (100 classes, 224): Swin-T's depths,
+        # heads and shift pairing, MLP ratio 3, a 96-wide two-conv stem
         **dict.fromkeys(['t', 'tiny'],
+                        dict(embed_dims=96, depths=[2, 2, 6, 2],
+                             num_heads=[3, 6, 12, 24], mlp_ratio=3,
+                             stem_channels=96)),
+        # also within the budget: deeper in stage 3, one block elsewhere
+        **dict.fromkeys(['t-deep', 'tiny-deep'],
                         dict(embed_dims=96, depths=[1, 1, 10, 1],
                              num_heads=[3, 6, 12, 24], mlp_ratio=3,
                              stem_channels=48)),
-        # Swin-T's layout literally
+        # Swin-T's layout literally (over the budget)
         **dict.fromkeys(['t-swin', 'tiny-swin'],
                         dict(embed_dims=96, depths=[2, 2, 6, 2],
                              num_heads=[3, 6, 12, 24], mlp_ratio=4,
@@ -465,7 +387,6 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
 
     def __init__(self,
                  arch: Union[str, Dict] = 't',
-                 in_channels: int = 3,
                  window_size: int = 7,
                  attn_mode: str = 'qxx',
                  out_proj: bool = True,
@@ -480,22 +401,18 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
                  stem_norm_cfg: Dict = dict(type='BN'),
                  stem_act_cfg: Dict = dict(type='GELU'),
                  **kwargs) -> None:
-        arch = self.parse_arch(arch)
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         depths, num_heads = list(arch['depths']), list(arch['num_heads'])
-        if len(num_heads) != len(depths):
-            raise ValueError(f'depths {depths} and num_heads {num_heads} '
-                             'must have the same length')
-        super().__init__(num_stages=len(depths), in_channels=in_channels,
-                         **kwargs)
-        self.arch = arch
         self.window_size = window_size
         dims = [arch['embed_dims'] * 2**i for i in range(len(depths))]
         mid = arch.get('stem_channels', dims[0] // 2)
         self.stem = nn.Sequential(
-            ConvModule(in_channels, mid, 3, 2, 1, norm_cfg=stem_norm_cfg,
-                       act_cfg=stem_act_cfg),
+            ConvModule(self.in_channels, mid, 3, 2, 1,
+                       norm_cfg=stem_norm_cfg, act_cfg=stem_act_cfg),
             ConvModule(mid, dims[0], 3, 2, 1, norm_cfg=stem_norm_cfg,
                        act_cfg=None))
+        stride = 4  # two stride-2 convs
         attn_kwargs = dict(attn_mode=attn_mode, out_proj=out_proj,
                            scale_mode=scale_mode, inner_bias=inner_bias,
                            outer_bias=outer_bias, qkv_bias=qkv_bias)
@@ -510,12 +427,14 @@ class ViTLSLA(SwinStagesMixin, BaseBackbone):
                           attn_drop_rate, dpr[start + j], **attn_kwargs)
                 for j in range(depth)
             ]
+            if i:
+                stride *= 2  # patch merging halves the map
             self.stages.append(
                 Stage(PatchMerging(dims[i - 1]) if i else None, blocks))
+            self.feature_info.append(
+                dict(num_chs=dims[i], reduction=stride, module=f'stages.{i}'))
         for i in self.out_indices:
             self.add_module(f'norm{i}', nn.LayerNorm(dims[i]))
-        self.stage_channels = dims
-        self.stage_strides = [4 * 2**i for i in range(len(depths))]
         self._freeze_stages()
 
     def forward_stem(self, x: Tensor) -> Tensor:

@@ -63,17 +63,16 @@ small (49 keys per query) and stays explicit: its weights give the local
 map.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
-from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import window_valid_mask
+from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
 
@@ -118,20 +117,18 @@ def sincos_pos_embed(dim: int, grid: int) -> Tensor:
     return table.float()[None]
 
 
-def _official_init(m: nn.Module) -> None:
-    """The official ``_init_weights`` (Linear, LayerNorm, Conv2d)."""
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.LayerNorm, nn.GroupNorm)):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.Conv2d):
-        fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
-        nn.init.normal_(m.weight, 0, math.sqrt(2.0 / (fan_out // m.groups)))
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
+def resize_pos_embed(pos: Tensor, src: Tuple[int, int],
+                     dst: Tuple[int, int]) -> Tensor:
+    """mmpretrain's ``resize_pos_embed`` (bicubic, no extra tokens), in at
+    least float32 but never below the table's dtype (mmpretrain always
+    interpolates in float32, which would round a float64 model's table)."""
+    if tuple(src) == tuple(dst):
+        return pos
+    dtype = torch.promote_types(pos.dtype, torch.float32)
+    table = pos.reshape(1, *src, -1).permute(0, 3, 1, 2).to(dtype)
+    table = F.interpolate(table, size=dst, mode='bicubic',
+                          align_corners=False)
+    return table.flatten(2).transpose(1, 2).to(pos.dtype)
 
 
 def _to_nchw(x: Tensor, hw: Tuple[int, int]) -> Tensor:
@@ -185,18 +182,32 @@ class SGFormerStem(nn.Module):
             torch.zeros(1, pos_grid * pos_grid, embed_dim))
         self._pos_cache: Dict = {}
 
+    def init_weights(self) -> None:
+        """The official sin-cos table (called by mmengine after the
+        backbone's init rules)."""
+        with torch.no_grad():
+            self.pos_embed.copy_(
+                sincos_pos_embed(self.pos_embed.shape[-1], self.pos_grid))
+
     def resized_pos_embed(self, hw: Tuple[int, int]) -> Tensor:
         """``pos_embed`` resized to grid ``hw`` (cached without grad)."""
         pos = self.pos_embed
+        if traced():
+            # always resized (bicubic to the same size is the identity):
+            # no comparison, no cache keyed on sizes
+            g = self.pos_grid
+            table = pos.reshape(1, g, g, -1).permute(0, 3, 1, 2)
+            table = F.interpolate(table.float(), size=hw, mode='bicubic',
+                                  align_corners=False)
+            return table.flatten(2).transpose(1, 2).to(pos.dtype)
         if torch.is_grad_enabled() and pos.requires_grad:
             self._pos_cache.clear()
-            return resize_pos_embed(pos, (self.pos_grid, ) * 2, hw,
-                                    num_extra_tokens=0)
+            return resize_pos_embed(pos, (self.pos_grid, ) * 2, hw)
         key = (hw, pos.device, pos.dtype, pos.data_ptr(), pos._version)
         if key not in self._pos_cache:
             self._pos_cache.clear()
             self._pos_cache[key] = resize_pos_embed(
-                pos.detach(), (self.pos_grid, ) * 2, hw, num_extra_tokens=0)
+                pos.detach(), (self.pos_grid, ) * 2, hw)
         return self._pos_cache[key]
 
     def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
@@ -261,7 +272,7 @@ class DWConvFFN(nn.Module):
 
 def _window_grid(hw: Tuple[int, int], window: int) -> Tuple[int, int]:
     """The smallest grid of window multiples holding ``hw``."""
-    return -(-hw[0] // window) * window, -(-hw[1] // window) * window
+    return padded_size(hw[0], window), padded_size(hw[1], window)
 
 
 def window_partition(x: Tensor, hw: Tuple[int, int],
@@ -271,10 +282,12 @@ def window_partition(x: Tensor, hw: Tuple[int, int],
     b, _, heads, d = x.shape
     (h, w), (hp, wp) = hw, padded_hw
     x = x.view(b, h, w, heads, d)
-    if (hp, wp) != (h, w):
+    if traced() or (hp, wp) != (h, w):
         x = F.pad(x, (0, 0, 0, 0, 0, wp - w, 0, hp - h))
-    x = x.view(b, hp // window, window, wp // window, window, heads, d)
-    return x.permute(0, 5, 1, 3, 2, 4, 6).reshape(-1, window * window, d)
+    # (B, hp/M, wp/M, heads, d, M, M); unfold rather than a view, whose
+    # divisibility check the shape solver cannot prove for symbolic sizes
+    x = x.unfold(1, window, window).unfold(2, window, window)
+    return x.permute(0, 3, 1, 2, 5, 6, 4).reshape(-1, window * window, d)
 
 
 def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
@@ -283,7 +296,7 @@ def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
     (h, w), (hp, wp) = hw, padded_hw
     x = x.view(b, -1, hp // window, wp // window, window, window, x.shape[-1])
     x = x.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, -1)
-    return x[:, :h, :w].reshape(b, h * w, -1)
+    return crop(crop(x, 1, h), 2, w).reshape(b, h * w, -1)
 
 
 def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
@@ -327,8 +340,8 @@ def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
             vq = valid.to(a.dtype)
             sig = (a * vq[..., None]).sum(2) / vq.sum(1, keepdim=True)
         sig = sig.view(b, hp // window, wp // window, window, window)
-        sig = sig.permute(0, 1, 3, 2, 4).reshape(b, hp, wp)[:, :h, :w]
-    return out, sig
+        sig = sig.permute(0, 1, 3, 2, 4).reshape(b, hp, wp)
+    return out, crop(crop(sig, 1, h), 2, w)
 
 
 def received_attention(q: Tensor, k: Tensor, scale: float,
@@ -348,11 +361,30 @@ def received_attention(q: Tensor, k: Tensor, scale: float,
         step = max(chunk // max(b * heads * m, 1), 1)
         if step >= n:
             return torch.mean(((q @ kt) * scale).softmax(-1).mean(1), dim=1)
-        total = q.new_zeros(b, m, dtype=torch.float32)
+        acc = torch.promote_types(q.dtype, torch.float32)
+        total = q.new_zeros(b, m, dtype=acc)
         for s in range(0, n, step):
             p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
-            total += p.mean(1).sum(1, dtype=torch.float32)
+            total += p.mean(1).sum(1, dtype=acc)
         return (total / n).to(q.dtype)
+
+
+def nearest_resize(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """``F.interpolate(x[:, None], size, mode='nearest')[:, 0]`` for
+    ``(B, h, w)`` maps. Traced, the same source indices are computed
+    explicitly, with PyTorch's float32 formula (``floor(i * (h / H))``):
+    ONNX Resize computes them from the inverse scale, which can round to
+    the neighbouring row where ``i * h / H`` is an integer, and a shifted
+    row would reorder the SG ranking."""
+    if not traced():
+        return F.interpolate(x[:, None], size, mode='nearest')[:, 0]
+    for dim, n in ((1, size[0]), (2, size[1])):
+        m = x.shape[dim]
+        scale = (torch.ones((), device=x.device) * m) / n
+        # (i < n, so the product stays below m: no clamp needed)
+        idx = (torch.arange(n, device=x.device).float() * scale).floor()
+        x = x.index_select(dim, idx.long())
+    return x
 
 
 class SGAttention(nn.Module):
@@ -436,7 +468,8 @@ class SGAttention(nn.Module):
         hc, wc = pooled.shape[2:]
         pooled = self.act(self.norm(pooled.reshape(b, c, -1).permute(0, 2, 1)))
         k1, v1 = self._kv(self.kv1, pooled, half)
-        if q1.shape[0] * half * n * k1.shape[2] <= EXPLICIT_GLOBAL_MAX:
+        if traced() or \
+                q1.shape[0] * half * n * k1.shape[2] <= EXPLICIT_GLOBAL_MAX:
             # small: one explicit softmax serves the output and the map
             # (the official ops, bit-exact)
             attn = ((q1 @ k1.transpose(-2, -1)) * self.scale).softmax(-1)
@@ -448,8 +481,7 @@ class SGAttention(nn.Module):
             # paper), so no weights are stored for backward
             sig_g = received_attention(q1, k1, self.scale)
         x1 = x1.transpose(1, 2).reshape(b, n, c // 2)
-        sig_g = F.interpolate(sig_g.view(b, 1, hc, wc), hw,
-                              mode='nearest')[:, 0]
+        sig_g = nearest_resize(sig_g.view(b, hc, wc), hw)
         # local half: 7x7 windows
         q2 = self.q2(x).view(b, n, half, self.head_dim)
         k2, v2 = self.kv2(x).view(b, n, 2, half, self.head_dim).unbind(2)
@@ -469,10 +501,12 @@ class SGAttention(nn.Module):
             length = bounds[i + 1] - bounds[i]
             if length == 0:
                 continue
-            idx = order[:, bounds[i]:bounds[i + 1]]
+            idx = crop(order, 1, bounds[i + 1])
+            if bounds[i]:
+                idx = idx[:, bounds[i]:]
             p = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, c))
-            t = -(-length // f)
-            if t * f != length:
+            t = (length + f - 1) // f
+            if traced() or t * f != length:
                 p = F.pad(p, (0, 0, 0, t * f - length))
             layer = getattr(self, f'f{i + 1}')
             seq.append(layer(p.permute(0, 2, 1).reshape(b, c, t, f))
@@ -581,27 +615,17 @@ class SGFormer(BaseBackbone):
               lengths of the SG layers are tied to them).
 
             A dict may update a variant with ``base``. Defaults to 's'.
-        in_channels (int): Input channels. Defaults to 3.
         pretrain_img_size (int): Image size of the pretraining, which sets
             the stored ``pos_embed`` grid (``ceil(size / 4)``); checkpoints
             of another grid are resized on load. Defaults to 224.
         qkv_bias (bool): Bias of the q/kv projections. Defaults to True.
         drop_path_rate (float): Stochastic depth of the last block, linear
             from 0. Defaults to 0.1.
-        out_indices (Sequence[int] | int): Stages to return.
-            Defaults to (0, 1, 2, 3).
-        frozen_stages (int): -1 freezes nothing, 0 the stem (with
-            ``pos_embed``), k the stem and the first k stages.
-            Defaults to -1.
-        norm_eval (bool): Keep BatchNorm in eval mode (SG-Former has none).
-            Defaults to False.
-        with_cp (bool): Checkpoint every block. Defaults to False.
-        init_cfg (dict | list[dict], optional): Initialisation config; a
-            ``Pretrained`` entry loads official (``state_dict_ema`` preferred,
-            as the official evaluation) or mmhybrid checkpoints.
-            Defaults to None (the official initialisation).
-        pretrained (str, optional): Deprecated alias of a ``Pretrained``
-            init_cfg. Defaults to None.
+        **kwargs: ``in_channels``, ``out_indices``, ``frozen_stages`` (0:
+            the stem with ``pos_embed``), ``norm_eval``, ``with_cp``,
+            ``init_cfg`` (a ``Pretrained`` entry prefers the official
+            ``state_dict_ema``; default: the official initialisation) and
+            ``pretrained`` of :class:`BaseBackbone`.
 
     Example:
         >>> import torch
@@ -627,6 +651,16 @@ class SGFormer(BaseBackbone):
     # yapf: enable
     essential_keys = frozenset({'embed_dims', 'num_heads', 'depths'})
     optional_keys = frozenset({'mlp_ratios', 'sr_ratios'})
+    #: The official ``_init_weights``: truncated normal Linear weights, unit
+    #: norms, He-normal convs over the fan-out of one group, zero biases;
+    #: the stem fills ``pos_embed`` with the sin-cos table.
+    default_init_cfg = [
+        dict(type='TruncNormal', layer='Linear', std=.02, bias=0.),
+        dict(type='Constant', layer=['LayerNorm', 'GroupNorm'], val=1.,
+             bias=0.),
+        dict(type='mmhybrid.FanOutNormal', layer='Conv2d', per_group=True,
+             bias=0.)
+    ]
     #: Checkpoint keys holding the weights, in order of preference: the
     #: official evaluation loads the EMA weights.
     state_dict_keys = ('state_dict_ema', 'model_ema', 'state_dict', 'model')
@@ -637,33 +671,25 @@ class SGFormer(BaseBackbone):
 
     def __init__(self,
                  arch: ArchType = 's',
-                 in_channels: int = 3,
                  pretrain_img_size: int = 224,
                  qkv_bias: bool = True,
                  drop_path_rate: float = 0.1,
-                 out_indices: Union[Sequence[int], int] = (0, 1, 2, 3),
-                 frozen_stages: int = -1,
-                 norm_eval: bool = False,
-                 with_cp: bool = False,
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-                 pretrained: Optional[str] = None) -> None:
-        arch = self.parse_arch(arch)
+                 **kwargs) -> None:
+        super().__init__(arch, **kwargs)
+        arch = self.arch_settings
         dims, heads, depths = (list(arch[k]) for k in
                                ('embed_dims', 'num_heads', 'depths'))
         mlp_ratios = list(arch.get('mlp_ratios', [4] * len(depths)))
-        self._check_arch(dims, heads, depths, mlp_ratios,
-                         list(arch.get('sr_ratios', [8, 4, 2, 1])))
-        super().__init__(4, out_indices, frozen_stages, norm_eval, with_cp,
-                         init_cfg, pretrained, in_channels)
-        self.arch_settings = arch
         self.pos_grid = -(-pretrain_img_size // 4)
         dpr = torch.linspace(0, drop_path_rate, sum(depths),
                              device='cpu').tolist()
+        stride = 4  # the stem's two stride-2 convs
         for i in range(4):
             if i == 0:
-                embed = SGFormerStem(in_channels, dims[0], self.pos_grid)
+                embed = SGFormerStem(self.in_channels, dims[0], self.pos_grid)
             else:
                 embed = ConvPatchMerging(dims[i - 1], dims[i])
+                stride *= 2
             start = sum(depths[:i])
             blocks = nn.ModuleList([
                 SGFormerBlock(
@@ -676,20 +702,21 @@ class SGFormer(BaseBackbone):
             self.add_module(f'patch_embed{i + 1}', embed)
             self.add_module(f'block{i + 1}', blocks)
             self.add_module(f'norm{i + 1}', nn.LayerNorm(dims[i], eps=1e-6))
-        self.stage_channels = dims
-        self.stage_strides = [4, 8, 16, 32]
+            self.feature_info.append(
+                dict(num_chs=dims[i], reduction=stride, module=f'norm{i + 1}'))
         self._freeze_stages()
 
-    @staticmethod
-    def _check_arch(dims: List[int], heads: List[int], depths: List[int],
-                    mlp_ratios: List[float], sr_ratios: List[int]) -> None:
+    @classmethod
+    def check_arch(cls, arch: Dict) -> None:
         """Raise ValueError for settings the official design cannot have."""
-        if not len(dims) == len(heads) == len(depths) == len(mlp_ratios) \
-                == 4:
+        depths, heads, dims = (list(arch[k]) for k in
+                               ('depths', 'num_heads', 'embed_dims'))
+        sr_ratios = list(arch.get('sr_ratios', [8, 4, 2, 1]))
+        if len(depths) != 4:
             raise ValueError(
                 'SGFormer needs 4 stages; valid archs give 4 embed_dims, '
-                f'num_heads, depths and mlp_ratios, got dims={dims}, '
-                f'heads={heads}, depths={depths}, mlp_ratios={mlp_ratios}')
+                f'num_heads, depths and mlp_ratios, got {arch}')
+        super().check_arch(arch)
         if sr_ratios != [8, 4, 2, 1]:
             raise ValueError(
                 f'SGFormer sr_ratios must be [8, 4, 2, 1] (the only valid '
@@ -733,17 +760,6 @@ class SGFormer(BaseBackbone):
         out = x.reshape(x.shape[0], *hw, -1).permute(0, 3, 1, 2).contiguous()
         return out, out
 
-    # ------------------------------------------------------------ init ----
-    def init_weights(self) -> None:
-        """The official init (incl. the sin-cos ``pos_embed``), then the
-        ``init_cfg`` (a ``Pretrained`` checkpoint prefers its EMA weights)."""
-        if not self.is_init:
-            self.apply(_official_init)
-            with torch.no_grad():
-                self.patch_embed1.pos_embed.copy_(sincos_pos_embed(
-                    self.patch_embed1.pos_embed.shape[-1], self.pos_grid))
-        super().init_weights()
-
     # ---------------------------------------------------- checkpoints ----
     @classmethod
     def convert_official(cls, state_dict: Dict[str, Tensor]
@@ -763,8 +779,7 @@ class SGFormer(BaseBackbone):
             src = math.isqrt(value.shape[1])
             if src * src == value.shape[1]:
                 return resize_pos_embed(value, (src, src),
-                                        (self.pos_grid, ) * 2,
-                                        num_extra_tokens=0)
+                                        (self.pos_grid, ) * 2)
         return None
 
     # ------------------------------------------------------- LR decay -----

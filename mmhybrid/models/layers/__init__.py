@@ -1,10 +1,11 @@
 from .gnconv import (GlobalLocalFilter, GnConv, GnConvModule, LayerNorm2d,
                      adapt_complex_weight)
-from .swin import (PatchMerging, SwinStagesMixin, resize_relative_table,
-                   window_attention_mask)
+from .swin import (PatchMerging, SwinStagesMixin, relative_position_index,
+                   resize_relative_table, window_attention_mask)
 
 __all__ = [
     'GlobalLocalFilter', 'GnConv', 'GnConvModule', 'LayerNorm2d',
     'adapt_complex_weight', 'PatchMerging', 'SwinStagesMixin',
-    'resize_relative_table', 'window_attention_mask'
+    'relative_position_index', 'resize_relative_table',
+    'window_attention_mask'
 ]

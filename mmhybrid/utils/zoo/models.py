@@ -16,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..analysis import build_target
+
 #: Arch keys (and their ``key-suffix`` forms) that count as T/S scale.
 TS_SCALES = ('t', 'tiny', 's', 'small')
 
@@ -31,6 +33,11 @@ class ZooModel:
     @property
     def scope(self) -> str:
         return self.type.split('.')[0] if '.' in self.type else 'mmhybrid'
+
+    def build(self):
+        """The backbone itself (no head), in train mode."""
+        module, _ = build_target(self.type, None, 0, self.kwargs)
+        return module
 
 
 #: The backbones users compare with, as detectors and segmentors use them
@@ -89,12 +96,14 @@ def zoo_archs(cls) -> List[Optional[str]]:
 
 
 def registered_backbones() -> List[Tuple[str, type]]:
-    """(name, class) of every concrete backbone in mmhybrid's registry."""
+    """(name, class) of every concrete backbone mmhybrid ships (a backbone a
+    test or user registers into the node elsewhere is left out)."""
     import mmhybrid  # noqa: F401  (registers the backbones)
     from mmhybrid.models.backbones import BaseBackbone
     from mmhybrid.registry import MODELS
     return sorted((name, cls) for name, cls in MODELS.module_dict.items()
                   if isinstance(cls, type) and issubclass(cls, BaseBackbone)
+                  and cls.__module__.startswith('mmhybrid.')
                   and not inspect.isabstract(cls))
 
 

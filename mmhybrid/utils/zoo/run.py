@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from ..analysis import ClsHead, build_target, make_step
+from ..analysis import ClsHead, make_step
 from ..flops import count_macs
 from ..procfs import mem_available
 from ..timing import matmul_peak_flops, time_step
@@ -28,11 +28,6 @@ NUM_CLASSES = 1000
 #: op that matches one is reported in the notes.
 HEAVY_OPS = ('conv', 'mm', 'matmul', 'einsum', 'linear', 'fft', 'attention',
              'pythonop')
-
-
-def _build(model: ZooModel) -> torch.nn.Module:
-    module, _ = build_target(model.type, None, 0, model.kwargs)
-    return module
 
 
 def _note(text: str) -> None:
@@ -101,7 +96,7 @@ def run_zoo(models: List[ZooModel], sizes: List[Tuple[int, int]],
         bar.set_description_str(f'build + count {m.name}')
         r = results[m.name]
         try:
-            module = _build(m)
+            module = m.build()
             head = ClsHead(module, NUM_CLASSES)
             r['params'] = sum(p.numel() for p in head.parameters())
             macs, uncounted = count_macs(head, torch.rand(1, 3, 224, 224))
