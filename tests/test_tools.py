@@ -119,17 +119,6 @@ def test_dist_train_quickstart(tmp_path, toy_ade, monkeypatch):
     assert osp.exists(tmp_path / 'iter_4.pth')
 
 
-def test_amp(tmp_path, toy_ade):
-    proc = run(sys.executable, 'tools/train.py', QUICKSTART, '--work-dir',
-               str(tmp_path), '--data-root', toy_ade, '--amp',
-               '--cfg-options', 'train_cfg.max_iters=2',
-               'train_cfg.val_interval=2')
-    log = proc.stdout + proc.stderr
-    if not torch.cuda.is_available():
-        assert 'bfloat16 autocast on CPU' in log
-    assert 'Iter(train) [2/2]' in log and 'mIoU' in log
-
-
 def test_missing_dataset_says_what_to_do(tmp_path):
     proc = run(sys.executable, 'tools/train.py', QUICKSTART, '--work-dir',
                str(tmp_path), '--data-root', str(tmp_path / 'nowhere'),
