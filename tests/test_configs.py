@@ -736,7 +736,7 @@ def test_sgformer_train_command_with_official_weights(toy_roots, tmp_path):
          '--data-root', toy_roots['mmdet'], '--cfg-options',
          *to_cli(options)],
         cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '2'})
+        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     n = len(state)
