@@ -35,7 +35,8 @@ def machine_description(device: str, threads: int) -> str:
         what = cpu_model() or platform.processor() or platform.machine()
         cores = len(os.sched_getaffinity(0)) if hasattr(
             os, 'sched_getaffinity') else os.cpu_count()
-        what += f', {cores} cores available, {threads} torch threads'
+        what += (f', {cores} cores available, {threads} torch '
+                 f'thread{"s" if threads != 1 else ""}')
     return (f'{what}; Python {platform.python_version()}, torch '
             f'{torch.__version__}')
 
