@@ -17,3 +17,12 @@ def _seed_and_fresh_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture(scope='session')
+def readme_run(tmp_path_factory):
+    """README.md's commands, run once as written (shortened), shared by
+    tests/test_readme.py and tests/test_tools.py: one trained quickstart
+    checkpoint, evaluated on 1 and on 2 processes."""
+    from tests.readme_run import ReadmeRun
+    return ReadmeRun(str(tmp_path_factory.mktemp('readme')))

@@ -1,7 +1,7 @@
-"""tools/analysis_tools/benchmark_zoo.py: discovery through the registry and
-a --quick run on tiny archs whose outputs must be well formed."""
+"""The model zoo benchmark: discovery through the registry
+(mmhybrid.utils.zoo) and a --quick run of tools/analysis_tools/
+benchmark_zoo.py on tiny archs whose outputs must be well formed."""
 import csv
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -12,20 +12,11 @@ import pytest
 
 import mmhybrid  # noqa: F401
 from mmhybrid.models.backbones import BaseBackbone
+from mmhybrid.utils import zoo
 from tests.test_models.test_backbone_contract import TINY
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_zoo.py')
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('benchmark_zoo', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-zoo = load_tool()
 
 
 def test_discovery_covers_every_registered_backbone():

@@ -685,9 +685,10 @@ def test_family_trains_and_validates(path, toy_roots, tmp_path, one_thread):
     assert math.isfinite(hub.get_scalar(metric).current())
 
 
+#: SG-Former's config runs through the tool with its full backbone and
+#: official weights in test_sgformer_train_command_with_official_weights.
 @pytest.mark.parametrize('config', [
     'configs/hornet/cascade_mask_rcnn_hornet_s_3x.py',
-    'configs/sgformer/mask_rcnn_sgformer_s_1x.py',
 ])
 def test_train_tool_runs_cascade_s_3x(config, toy_roots, tmp_path):
     """The documented command, on the toy COCO set with a tiny backbone of
@@ -739,7 +740,7 @@ def test_sgformer_train_command_with_official_weights(toy_roots, tmp_path):
          '--data-root', toy_roots['mmdet'], '--cfg-options',
          *to_cli(options)],
         cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '2'})
+        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     n = len(state)

@@ -14,12 +14,27 @@ op with a warning. Hybrid backbones need more:
 - optionally (``elementwise=True``), element-wise products and reductions,
   for attention written as ``(q * k).sum()`` (ACmix) and gnConv's gating:
   one FLOP per output element of ``mul`` and one per input element of ``sum``.
+
+Units: the counter's "flop" is one multiply-accumulate (MAC), the number the
+papers call FLOPs; real floating-point operations are twice that
+(:func:`macs_to_flops`), the unit of a measured matmul peak (``2 n^3 / t``).
 """
 import math
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+import torch
+import torch.nn as nn
 from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import get_shape
+
+#: Forward+backward costs about three forwards (two matmuls per forward
+#: matmul in backward); the convention of the scaling-law literature.
+FWD_BWD_FACTOR = 3
+
+
+def macs_to_flops(macs: float) -> float:
+    """Real floating-point operations of ``macs`` multiply-accumulates."""
+    return 2 * macs
 
 
 def _prod(xs: Sequence[int]) -> int:
@@ -114,3 +129,20 @@ def flop_analyzer(model, inputs, elementwise: bool = False) -> FlopAnalyzer:
     if elementwise:
         analyzer.set_op_handle(**ELEMENTWISE_HANDLES)
     return analyzer
+
+
+def count_macs(model: nn.Module, x: torch.Tensor,
+               elementwise: bool = False) -> Tuple[int, Dict[str, int]]:
+    """MACs (the papers' "FLOPs") of ``model(x)`` in eval mode, and the ops
+    the counter skipped, from :func:`flop_analyzer` (``elementwise``: count
+    element-wise ops too)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            analyzer = flop_analyzer(model, (x, ), elementwise=elementwise)
+            analyzer.unsupported_ops_warnings(False)
+            analyzer.uncalled_modules_warnings(False)
+            return analyzer.total(), dict(analyzer.unsupported_ops())
+    finally:
+        model.train(was_training)

@@ -4,6 +4,9 @@
         --shape 4 3 224 224 --mode fwd-bwd --runs 10
     python tools/analysis_tools/benchmark.py mmdet.ResNet --kwargs depth=50
     python tools/analysis_tools/benchmark.py CONFIG --shape 1 3 800 1216
+    # where the memory of a forward+backward goes (no timing):
+    python tools/analysis_tools/benchmark.py HorNet --arch t \
+        --shape 1 3 800 1216 --memory-breakdown
 
 Warm-up runs, then the median of --runs timed runs. Peak memory (of the
 first run, above the weights and the input): CUDA's max_memory_allocated on
@@ -15,6 +18,12 @@ get_flops.py reports them) of the timed work: batch x per-image forward
 MACs, x3 for fwd-bwd. ``achieved_gflop_per_s`` is 2 x MACs / median time, in
 real FLOPs, the unit of the measured fp32 matmul peak (2 n^3 / t), so that
 ``ratio_to_peak`` = achieved / peak compares like with like.
+
+``--memory-breakdown`` replaces the timing: the peak of a first
+forward+backward, then the tensors a second one saves for backward, by op
+(``grad_fn`` type) and by module, counted once per storage, next to the
+allocator's bytes live after the forward and at the peak
+(mmhybrid.utils.memory_breakdown).
 """
 import argparse
 import json
@@ -23,10 +32,13 @@ import statistics
 import torch
 from mmengine.config import DictAction
 
-from mmhybrid.utils.analysis import (FWD_BWD_FACTOR, add_device_arguments,
-                                     build_target, count_macs, macs_to_flops,
-                                     make_step, matmul_peak_flops,
-                                     peak_memory, time_step)
+from mmhybrid.utils.analysis import build_target, make_step
+from mmhybrid.utils.flops import FWD_BWD_FACTOR, count_macs, macs_to_flops
+from mmhybrid.utils.memory import peak_memory
+from mmhybrid.utils.memory_breakdown import (MIB, breakdown_tables,
+                                             measure_breakdown)
+from mmhybrid.utils.timing import (add_device_arguments, matmul_peak_flops,
+                                   time_step)
 
 
 def parse_args():
@@ -48,7 +60,16 @@ def parse_args():
                         help='extra backbone arguments')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--json', action='store_true', help='print JSON')
-    return parser.parse_args()
+    parser.add_argument('--memory-breakdown', action='store_true',
+                        help='instead of timing: the tensors saved for '
+                        'backward by op and by module, and the peak')
+    parser.add_argument('--top', type=int, default=10,
+                        help='rows per --memory-breakdown table')
+    args = parser.parse_args()
+    if args.memory_breakdown and args.mode != 'fwd-bwd':
+        parser.error('--memory-breakdown measures a forward+backward '
+                     '(--mode fwd-bwd)')
+    return args
 
 
 def benchmark(model: torch.nn.Module, shape, mode: str = 'fwd-bwd',
@@ -95,6 +116,9 @@ def main():
     result = dict(model=desc, device=args.device,
                   threads=torch.get_num_threads(), input=args.shape,
                   mode=args.mode, amp=args.amp)
+    if args.memory_breakdown:
+        return print_breakdown(result, measure_breakdown(
+            model, torch.rand(*args.shape), args.device, args.amp), args)
     result.update(benchmark(model, args.shape, args.mode, args.runs,
                             args.warmup, args.device, args.amp))
     if args.json:
@@ -104,6 +128,23 @@ def main():
         print(f'{k}: {v}')
     print('(gmacs: multiply-accumulates, the papers\' "FLOPs"; '
           'achieved and peak in real FLOP/s = 2 x MAC/s)')
+
+
+def print_breakdown(result: dict, breakdown: dict, args) -> None:
+    """The summary lines, then the by-op and by-module tables."""
+    result.update(breakdown)
+    if args.json:
+        print(json.dumps(result))
+        return
+    for k, v in result.items():
+        if k.endswith('_bytes'):
+            print(f'{k[:-len("_bytes")]}_mib: {v / MIB:.1f}')
+        elif not k.startswith('by_'):
+            print(f'{k}: {v}')
+    live = breakdown['live_after_forward_bytes']
+    print(f'saved / live after forward: '
+          f'{breakdown["saved_bytes"] / max(live, 1):.3f}\n')
+    print(breakdown_tables(breakdown, args.top))
 
 
 if __name__ == '__main__':

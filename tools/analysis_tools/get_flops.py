@@ -21,7 +21,8 @@ import torch
 from mmengine.analysis import parameter_count
 from mmengine.config import DictAction
 
-from mmhybrid.utils.analysis import build_target, count_macs, macs_to_flops
+from mmhybrid.utils.analysis import build_target
+from mmhybrid.utils.flops import count_macs, macs_to_flops
 
 
 def parse_args():

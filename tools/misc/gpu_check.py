@@ -7,7 +7,7 @@ Checks, in order (each a section of the markdown report):
 
 1. mmcv's ops: compiled for torch's CUDA release; ``nms`` and ``RoIAlign`` on
    the device agree with the CPU.
-2. Every registered backbone at T/S scale (``benchmark_zoo.py``'s
+2. Every registered backbone at T/S scale (``mmhybrid.utils.zoo``'s
    discovery) next to mmdet's ResNet-50 and Swin-T and mmpretrain's
    ConvNeXt-T: forward+backward of 1x3x800x1216, float32 and AMP (fp16
    autocast on CUDA, bf16 on CPU), median time and peak memory
@@ -31,7 +31,6 @@ stdout.
 """
 import argparse
 import datetime
-import importlib.util
 import math
 import os
 import os.path as osp
@@ -52,14 +51,6 @@ QUICKSTART = {
 }
 #: float32 device vs CPU tolerance, max |d| / max |cpu| per output
 PARITY_TOL = 1e-3
-
-
-def load_zoo():
-    path = osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_zoo.py')
-    spec = importlib.util.spec_from_file_location('benchmark_zoo', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def progress(text: str) -> None:
@@ -154,7 +145,9 @@ def finite_step(model, x, amp: bool, math_allowed: bool = True) -> None:
 
 
 def measure(model, x, amp: bool, runs: int) -> Tuple[float, int]:
-    from mmhybrid.utils.analysis import make_step, peak_memory, time_step
+    from mmhybrid.utils.analysis import make_step
+    from mmhybrid.utils.memory import peak_memory
+    from mmhybrid.utils.timing import time_step
     step = make_step(model, x, 'fwd-bwd', amp=amp)
     step()  # warm-up (cudnn autotuning, allocator)
     times = [time_step(step, x.device.type) for _ in range(runs)]
@@ -163,7 +156,7 @@ def measure(model, x, amp: bool, runs: int) -> Tuple[float, int]:
     return statistics.median(times), mem
 
 
-def check_backbones(zoo, models, device: str, size: Tuple[int, int],
+def check_backbones(models, device: str, size: Tuple[int, int],
                     runs: int, report: Report) -> None:
     rows = []
     for m in models:
@@ -171,7 +164,7 @@ def check_backbones(zoo, models, device: str, size: Tuple[int, int],
         row = [m.name]
         try:
             torch.manual_seed(0)
-            model = zoo._build(m).to(device)
+            model = m.build().to(device)
             x = torch.rand(1, 3, *size, device=device)
             for amp in (False, True):
                 finite_step(model, x, amp)
@@ -212,7 +205,7 @@ def _sg_blocks(model) -> list:
     return [m for m in model.modules() if getattr(m, 'mode', None) == 'sg']
 
 
-def check_parity(zoo, models, device: str, size: Tuple[int, int],
+def check_parity(models, device: str, size: Tuple[int, int],
                  report: Report) -> None:
     from mmhybrid.utils.analysis import sum_outputs  # noqa: F401
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -222,7 +215,7 @@ def check_parity(zoo, models, device: str, size: Tuple[int, int],
         progress(f'{m.name}: {device} vs CPU')
         try:
             torch.manual_seed(0)
-            model = zoo._build(m).eval()
+            model = m.build().eval()
             x = torch.rand(1, 3, *size)
             sig: Dict = {}
             hooks = [b.register_forward_pre_hook(
@@ -397,8 +390,7 @@ def main(argv=None) -> int:
                          f'{torch.version.cuda}); use --device cpu')
     os.makedirs(args.work_dir, exist_ok=True)
     out = args.out or osp.join(args.work_dir, 'report.md')
-    import mmhybrid  # noqa: F401
-    zoo = load_zoo()
+    from mmhybrid.utils import zoo
     models = zoo.select(zoo.discover(), args.models)
     if args.quick:  # the first variant of each type
         models = [m for i, m in enumerate(models)
@@ -412,9 +404,9 @@ def main(argv=None) -> int:
     if 'mmcv' not in args.skip:
         check_mmcv(device, report)
     if 'backbones' not in args.skip:
-        check_backbones(zoo, models, device, size, runs, report)
+        check_backbones(models, device, size, runs, report)
     if 'parity' not in args.skip:
-        check_parity(zoo, [m for m in models if not m.baseline], device,
+        check_parity([m for m in models if not m.baseline], device,
                      parity_size, report)
     if 'tools' not in args.skip:
         check_tools(device, args.quick, args.work_dir, report)
