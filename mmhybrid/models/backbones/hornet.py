@@ -19,7 +19,8 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..layers import GnConv, LayerNorm2d, adapt_complex_weight
+from ..layers import (GnConv, LayerNorm2d, adapt_complex_weight,
+                      linear_of_recomputed)
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
 
@@ -82,15 +83,14 @@ class HorNetBlock(nn.Module):
             else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.gnconv(self.norm1(x))
-        if self.gamma1 is not None:
-            y = self.gamma1.view(-1, 1, 1) * y
-        x = x + self.drop_path(y)
-
-        y = self.norm2(x.permute(0, 2, 3, 1))
-        y = self.pwconv2(self.act(self.pwconv1(y)))
+        # The layer scales are folded into the last projections' weights,
+        # and the MLP's GELU output is recomputed in backward.
+        x = x + self.drop_path(self.gnconv(self.norm1(x), self.gamma1))
+        y = self.pwconv1(self.norm2(x.permute(0, 2, 3, 1)))
+        weight, bias = self.pwconv2.weight, self.pwconv2.bias
         if self.gamma2 is not None:
-            y = self.gamma2 * y
+            weight, bias = self.gamma2[:, None] * weight, self.gamma2 * bias
+        y = linear_of_recomputed(self.act, (y, ), weight, bias)
         return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 
