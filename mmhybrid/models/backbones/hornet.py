@@ -4,11 +4,21 @@
 `HorNet: Efficient High-Order Spatial Interactions with Recursive Gated
 Convolutions <https://arxiv.org/abs/2207.14284>`_ (NeurIPS 2022).
 
+A ConvNeXt-like hierarchy whose blocks mix space with a gnConv (see
+:mod:`mmhybrid.models.layers.gnconv`) of order 2, 3, 4, 5 in the four
+stages, each block ``x + gamma1 * gnconv(norm(x))`` then
+``x + gamma2 * mlp(norm(x))``.
+
 Adapted from https://github.com/raoyongming/HorNet (MIT). Parameter names
 follow the official code (``stages.i.j.gnconv.pws``, raw ``gamma1``), except
 that the official ``downsample_layers.0`` is called ``stem`` here, so
 official classification, detection and segmentation checkpoints and the
-mmpretrain port load through :meth:`HorNet.convert_official`.
+mmpretrain port load through :meth:`HorNet.convert_official`. Inputs are
+zero-padded to a multiple of 32 and the outputs cropped to ``ceil(H /
+stride)`` (the official code floors; mmdet and mmseg pad anyway). Departures
+that change no result (configs/hornet/README.md, "Training memory"): the
+layer scales are folded into the last projections' weights, and in
+training the MLP's GELU is recomputed in backward.
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple

@@ -4,10 +4,23 @@
 `HorNet: Efficient High-Order Spatial Interactions with Recursive Gated
 Convolutions <https://arxiv.org/abs/2207.14284>`_ (NeurIPS 2022).
 
-Adapted from https://github.com/raoyongming/HorNet (MIT). Shared by the
-HorNet backbone (with ``scale=1/3``) and by the HorFPN neck / gnConv UPerHead
-(no scale, optional different input width, optional identity ``proj_out``).
+gnConv of order n: a 1x1 conv gives ``p0`` and gates ``q0..q(n-1)`` of
+widths doubling up to ``dim`` (the gates after a depthwise 7x7 conv or a
+global-local filter), then ``p(k+1) = pw_k(pk * qk)`` and the output is
+``proj_out(p(n-1) * q(n-1))``. Shared by the HorNet backbone (``scale=1/3``)
+and by the HorFPN neck / gnConv UPerHead (no scale, optional different input
+width, optional identity ``proj_out``).
+
+Adapted from https://github.com/raoyongming/HorNet (MIT). Same parameters
+and outputs (to float rounding); the computation departs in ways that
+change no result (configs/hornet/README.md, "Training memory"):
+``LayerNorm2d`` is ``F.layer_norm`` on the channels-last view, so maps run
+channels-last; in training the gate products are recomputed in backward
+inside the 1x1 conv that follows (:func:`linear_of_recomputed`), a layer
+scale is folded into ``proj_out``, and the global filter is checkpointed.
+Its FFT runs in float64 for float64 inputs (official: always float32).
 """
+import contextlib
 from typing import Callable, Optional, Sequence
 
 import torch
@@ -103,8 +116,11 @@ class _LinearOfRecomputed(torch.autograd.Function):
     def forward(ctx, fn, weight, bias, *inputs):
         device = weight.device.type
         ctx.fn = fn
-        ctx.autocast = (device, torch.is_autocast_enabled(device),
-                        torch.get_autocast_dtype(device))
+        # backward recomputes under the forward's autocast state
+        ctx.autocast = dict(
+            device_type=device, enabled=torch.is_autocast_enabled(device),
+            dtype=torch.get_autocast_dtype(device)) \
+            if torch.amp.is_autocast_available(device) else None
         ctx.save_for_backward(weight, *inputs)
         return F.linear(fn(*inputs), weight, bias)
 
@@ -113,21 +129,23 @@ class _LinearOfRecomputed(torch.autograd.Function):
     def backward(ctx, grad):
         weight, *inputs = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        device, enabled, dtype = ctx.autocast
-        with torch.enable_grad(), torch.autocast(device, dtype, enabled):
-            inputs = [t.detach().requires_grad_(n)
-                      for t, n in zip(inputs, needs[3:])]
-            act = ctx.fn(*inputs)
-        # the forward's matmul ran in the output's dtype (autocast or not)
-        flat = grad.reshape(-1, grad.shape[-1])
-        grad_weight = flat.t().mm(
-            act.detach().to(grad.dtype).reshape(flat.shape[0], -1)) \
-            if needs[1] else None
-        grad_bias = flat.sum(0) if needs[2] else None
-        grad_act = grad.matmul(weight.to(grad.dtype)).to(act.dtype)
-        wanted = [t for t in inputs if t.requires_grad]
-        grads = iter(torch.autograd.grad(act, wanted, grad_act)
-                     if wanted else ())
+        # as custom_bwd does: the forward's autocast state, so that the
+        # recomputation and the matmuls see the forward's casts
+        autocast = torch.autocast(**ctx.autocast) if ctx.autocast else \
+            contextlib.nullcontext()
+        with autocast:
+            with torch.enable_grad():
+                inputs = [t.detach().requires_grad_(n)
+                          for t, n in zip(inputs, needs[3:])]
+                act = ctx.fn(*inputs)
+            flat = grad.reshape(-1, grad.shape[-1])
+            grad_weight = flat.t().mm(act.reshape(flat.shape[0], -1)) \
+                if needs[1] else None
+            grad_bias = flat.sum(0) if needs[2] else None
+            grad_act = grad.matmul(weight).to(act.dtype)
+            wanted = [t for t in inputs if t.requires_grad]
+            grads = iter(torch.autograd.grad(act, wanted, grad_act)
+                         if wanted else ())
         return (None, grad_weight, grad_bias,
                 *(next(grads) if n else None for n in needs[3:]))
 
