@@ -18,8 +18,9 @@ import torch.nn.functional as F
 import mmhybrid  # noqa: F401
 from mmhybrid.engine import LayerDecayOptimWrapperConstructor
 from mmhybrid.models import HorNet
+from mmhybrid.models.backbones.hornet import HorNetBlock
 from mmhybrid.models.layers import (GlobalLocalFilter, GnConv,
-                                    adapt_complex_weight)
+                                    adapt_complex_weight, linear_of_recomputed)
 from mmhybrid.models.utils import load_state_dict_report
 from mmhybrid.registry import MODELS
 
@@ -223,6 +224,185 @@ def test_gf_fft_precision(monkeypatch):
         outs = model.double()(x.double())
     assert set(seen) == {torch.float64, torch.complex128}
     assert all(o.dtype == torch.float64 for o in outs)
+
+
+# ----------------------------------------------------- training memory ----
+def saved_units(fn, x):
+    """``fn(x)`` and what autograd keeps for its backward, in multiples of
+    ``x``'s size (activations, deduplicated by storage; no parameters)."""
+    params = set()
+    if isinstance(fn, nn.Module):
+        params = {p.untyped_storage().data_ptr() for p in fn.parameters()}
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn(x)
+    return out, sum(storages.values()) / (x.numel() * x.element_size())
+
+
+@pytest.mark.parametrize('fn, num_inputs', [(torch.mul, 2), (nn.GELU(), 1)])
+def test_linear_of_recomputed_matches_plain_ops(fn, num_inputs):
+    """Same output and gradients as ``F.linear(fn(*inputs))`` (float64),
+    with or without bias and input gradients; gradcheck."""
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, 3, 5, 6, dtype=torch.float64,
+                          requires_grad=True) for _ in range(num_inputs)]
+    weight = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+    for b, frozen in ((bias, False), (None, True)):
+        args = [x.detach() if frozen and i == 0 else x
+                for i, x in enumerate(inputs)]
+        wanted = [t for t in (*args, weight, b)
+                  if t is not None and t.requires_grad]
+        ours = linear_of_recomputed(fn, args, weight, b)
+        ref = F.linear(fn(*args), weight, b)
+        assert torch.equal(ours, ref)
+        for g, r in zip(torch.autograd.grad(ours, wanted, grad),
+                        torch.autograd.grad(ref, wanted, grad)):
+            torch.testing.assert_close(g, r, rtol=0, atol=1e-12)
+    small = [x[:1, :2, :2].detach().requires_grad_() for x in inputs]
+    assert torch.autograd.gradcheck(
+        lambda w, b, *x: linear_of_recomputed(fn, x, w, b),
+        (weight, bias, *small))
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_linear_of_recomputed_under_autocast(dtype):
+    """Under autocast, the recomputed backward gives the plain ops'
+    gradients (same casts, same matmuls)."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 7, 8, requires_grad=True)
+    w1, w2 = torch.randn(16, 8), torch.randn(8, 16, requires_grad=True)
+    norm = nn.LayerNorm(16)
+    grads = []
+    for ours in (True, False):
+        with torch.autocast('cpu', dtype=dtype):
+            h = norm(F.linear(x, w1))  # float32 under autocast
+            y = linear_of_recomputed(torch.mul, (h, h), w2) if ours else \
+                F.linear(h * h, w2)
+        assert y.dtype == dtype
+        grads.append(torch.autograd.grad(y.float().square().sum(),
+                                         (x, w2, norm.weight)))
+    for g, r in zip(*grads):
+        assert g.dtype == torch.float32
+        torch.testing.assert_close(g, r, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize('order, gf_size', [(2, None), (5, (4, 3))])
+def test_block_saved_activations(order, gf_size):
+    """What a HorNet block keeps for backward, in multiples of its input:
+    ``10 + 2 s - 2 ** (1 - order)`` with ``s = 2 - 2 ** (1 - order)`` the
+    gated width (12.5 for order 2, 13.8 for order 5, GF or not), plus about
+    0.4 of folded weights and per-pixel statistics at this size. The
+    official formulation keeps 22 and 39 (configs/hornet/README.md)."""
+    block = HorNetBlock(64, order=order, gf_size=gf_size)
+    _, units = saved_units(block, torch.randn(1, 64, 32, 32) * 1)
+    s = 2 - 2**(1 - order)
+    assert units <= 10 + 2 * s - 2**(1 - order) + 0.4
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(in_channels=8, order=3, gf_size=(4, 3), scale=1 / 3),
+    dict(in_channels=8, order=2, kernel_size=3),
+    dict(in_channels=12, out_channels=8, order=2, proj_out=False)])
+def test_gnconv_gradcheck(cfg):
+    """float64 gradients of the gated products, the folded layer scale and
+    the checkpointed global filter, against finite differences."""
+    torch.manual_seed(0)
+    gnconv = GnConv(**cfg).double()
+    names = ['proj_in.weight', 'pws.0.weight', 'proj_out.weight',
+             'dwconv.complex_weight', 'dwconv.pre_norm.weight']
+    params = dict(gnconv.named_parameters())
+    names = [n for n in names if n in params]
+
+    def fn(x, scale, *values):
+        return torch.func.functional_call(
+            gnconv, {**params, **dict(zip(names, values))}, (x, scale))
+
+    x = torch.randn(1, cfg['in_channels'], 5, 6, dtype=torch.float64,
+                    requires_grad=True)
+    scale = torch.rand(8, dtype=torch.float64, requires_grad=True)
+    values = [params[n].detach().clone().requires_grad_() for n in names]
+    assert torch.autograd.gradcheck(fn, (x, scale, *values), fast_mode=True)
+
+
+def test_block_gradcheck():
+    """float64 gradients of a HorNet block (layer scales folded, GELU
+    recomputed, global filter checkpointed) against finite differences."""
+    torch.manual_seed(0)
+    block = HorNetBlock(8, order=3, gf_size=(4, 3),
+                        layer_scale_init_value=0.5).double()
+    names = ['gamma1', 'gamma2', 'pwconv1.weight', 'pwconv2.weight',
+             'pwconv2.bias', 'norm2.weight']
+    params = dict(block.named_parameters())
+
+    def fn(x, *values):
+        return torch.func.functional_call(
+            block, {**params, **dict(zip(names, values))}, (x, ))
+
+    x = torch.randn(1, 8, 5, 6, dtype=torch.float64, requires_grad=True)
+    values = [params[n].detach().clone().requires_grad_() for n in names]
+    assert torch.autograd.gradcheck(fn, (x, *values), fast_mode=True)
+
+
+def train_grads(model, x):
+    """Outputs, and gradients of a fixed random projection of them, by
+    name ('input' and every trainable parameter)."""
+    x = x.clone().requires_grad_()
+    outs = model(x)
+    gen = torch.Generator().manual_seed(1)
+    loss = sum((o.double() * torch.randn(o.shape, generator=gen,
+                                         dtype=torch.float64)).sum()
+               for o in outs)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    grads = torch.autograd.grad(loss, [x, *params.values()])
+    return outs, dict(zip(['input', *params], grads))
+
+
+def test_training_with_cp_and_channels_last():
+    """with_cp (which checkpoints around the recomputing Functions and the
+    checkpointed global filter) and a channels-last input give the same
+    outputs and gradients (float64)."""
+    torch.manual_seed(0)
+    model = HorNet(arch=dict(TINY, gf_sizes=GF_224),
+                   layer_scale_init_value=0.5).double().train()
+    x = torch.randn(1, 3, 40, 56, dtype=torch.float64)
+    ref_outs, ref = train_grads(model, x)
+    cl_outs, cl = train_grads(
+        model, x.contiguous(memory_format=torch.channels_last))
+    model.with_cp = True
+    cp_outs, cp = train_grads(model, x)
+    for outs, grads in ((cl_outs, cl), (cp_outs, cp)):
+        for o, r in zip(outs, ref_outs):
+            assert o.is_contiguous() and torch.equal(o, r)
+        assert grads.keys() == ref.keys()
+        for k, g in grads.items():
+            torch.testing.assert_close(g, ref[k], rtol=0, atol=1e-12,
+                                       msg=k)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_training_under_autocast(dtype):
+    """AMP training: float32 gradients for every parameter, within
+    half-precision rounding of the float32 run's."""
+    torch.manual_seed(0)
+    model = HorNet(arch=dict(TINY, base_dim=16, gf_sizes=GF_224),
+                   layer_scale_init_value=0.5).train()
+    x = torch.randn(1, 3, 64, 64)
+    _, ref = train_grads(model, x)
+    with torch.autocast('cpu', dtype=dtype):
+        outs, grads = train_grads(model, x)
+    assert all(o.dtype == dtype for o in outs)
+    for k, g in grads.items():
+        assert g.dtype == torch.float32 and torch.isfinite(g).all(), k
+        assert (g - ref[k]).norm() <= 0.1 * ref[k].norm(), k
 
 
 # ----------------------------------------------------- official parity ----

@@ -4,11 +4,21 @@
 `HorNet: Efficient High-Order Spatial Interactions with Recursive Gated
 Convolutions <https://arxiv.org/abs/2207.14284>`_ (NeurIPS 2022).
 
+A ConvNeXt-like hierarchy whose blocks mix space with a gnConv (see
+:mod:`mmhybrid.models.layers.gnconv`) of order 2, 3, 4, 5 in the four
+stages, each block ``x + gamma1 * gnconv(norm(x))`` then
+``x + gamma2 * mlp(norm(x))``.
+
 Adapted from https://github.com/raoyongming/HorNet (MIT). Parameter names
 follow the official code (``stages.i.j.gnconv.pws``, raw ``gamma1``), except
 that the official ``downsample_layers.0`` is called ``stem`` here, so
 official classification, detection and segmentation checkpoints and the
-mmpretrain port load through :meth:`HorNet.convert_official`.
+mmpretrain port load through :meth:`HorNet.convert_official`. Inputs are
+zero-padded to a multiple of 32 and the outputs cropped to ``ceil(H /
+stride)`` (the official code floors; mmdet and mmseg pad anyway). Departures
+that change no result (configs/hornet/README.md, "Training memory"): the
+layer scales are folded into the last projections' weights, and in
+training the MLP's GELU is recomputed in backward.
 """
 import re
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -19,7 +29,8 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..layers import GnConv, LayerNorm2d, adapt_complex_weight
+from ..layers import (GnConv, LayerNorm2d, adapt_complex_weight,
+                      linear_of_recomputed)
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
 
@@ -82,15 +93,14 @@ class HorNetBlock(nn.Module):
             else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        y = self.gnconv(self.norm1(x))
-        if self.gamma1 is not None:
-            y = self.gamma1.view(-1, 1, 1) * y
-        x = x + self.drop_path(y)
-
-        y = self.norm2(x.permute(0, 2, 3, 1))
-        y = self.pwconv2(self.act(self.pwconv1(y)))
+        # The layer scales are folded into the last projections' weights,
+        # and the MLP's GELU output is recomputed in backward.
+        x = x + self.drop_path(self.gnconv(self.norm1(x), self.gamma1))
+        y = self.pwconv1(self.norm2(x.permute(0, 2, 3, 1)))
+        weight, bias = self.pwconv2.weight, self.pwconv2.bias
         if self.gamma2 is not None:
-            y = self.gamma2 * y
+            weight, bias = self.gamma2[:, None] * weight, self.gamma2 * bias
+        y = linear_of_recomputed(self.act, (y, ), weight, bias)
         return x + self.drop_path(y.permute(0, 3, 1, 2))
 
 

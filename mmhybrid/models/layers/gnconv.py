@@ -4,18 +4,32 @@
 `HorNet: Efficient High-Order Spatial Interactions with Recursive Gated
 Convolutions <https://arxiv.org/abs/2207.14284>`_ (NeurIPS 2022).
 
-Adapted from https://github.com/raoyongming/HorNet (MIT). Shared by the
-HorNet backbone (with ``scale=1/3``) and by the HorFPN neck / gnConv UPerHead
-(no scale, optional different input width, optional identity ``proj_out``).
+gnConv of order n: a 1x1 conv gives ``p0`` and gates ``q0..q(n-1)`` of
+widths doubling up to ``dim`` (the gates after a depthwise 7x7 conv or a
+global-local filter), then ``p(k+1) = pw_k(pk * qk)`` and the output is
+``proj_out(p(n-1) * q(n-1))``. Shared by the HorNet backbone (``scale=1/3``)
+and by the HorFPN neck / gnConv UPerHead (no scale, optional different input
+width, optional identity ``proj_out``).
+
+Adapted from https://github.com/raoyongming/HorNet (MIT). Same parameters
+and outputs (to float rounding); the computation departs in ways that
+change no result (configs/hornet/README.md, "Training memory"):
+``LayerNorm2d`` is ``F.layer_norm`` on the channels-last view, so maps run
+channels-last; in training the gate products are recomputed in backward
+inside the 1x1 conv that follows (:func:`linear_of_recomputed`), a layer
+scale is folded into ``proj_out``, and the global filter is checkpointed.
+Its FFT runs in float64 for float64 inputs (official: always float32).
 """
 import math
 from contextlib import nullcontext
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torch.utils.checkpoint import checkpoint
 
 from mmhybrid.registry import MODELS
 
@@ -111,9 +125,11 @@ def dft_global_filter(x: Tensor, weight: Tensor) -> Tensor:
 class LayerNorm2d(nn.Module):
     """LayerNorm over the channels of an NCHW map, as HorNet writes it.
 
-    The official formula (mean, biased variance, affine), kept as is so that
-    outputs match the official code to float rounding; computed in float32
-    for half-precision inputs and cast back.
+    The official formula (mean, biased variance, affine), computed by
+    ``F.layer_norm`` on the channels-last view: autograd saves the input
+    only, and the output is channels-last in memory, so the convolutions
+    and products that follow run channels-last too. Half-precision inputs
+    are normalised in float32 and cast back.
 
     Args:
         num_channels (int): Number of channels.
@@ -128,16 +144,88 @@ class LayerNorm2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         dtype = x.dtype
+        weight, bias = self.weight, self.bias
         if dtype in (torch.float16, torch.bfloat16):
-            x = x.float()
-        u = x.mean(1, keepdim=True)
-        s = (x - u).pow(2).mean(1, keepdim=True)
-        x = (x - u) / torch.sqrt(s + self.eps)
-        x = self.weight[:, None, None] * x + self.bias[:, None, None]
-        return x.to(dtype)
+            x, weight, bias = x.float(), weight.float(), bias.float()
+        x = F.layer_norm(x.permute(0, 2, 3, 1), weight.shape, weight, bias,
+                         self.eps)
+        return x.permute(0, 3, 1, 2).to(dtype)
 
     def extra_repr(self) -> str:
         return f'{self.weight.numel()}, eps={self.eps}'
+
+
+def _recompute(*tensors: Tensor) -> bool:
+    """Whether to trade saved activations for recomputation: when autograd
+    records (not in eval/no-grad, and not while tracing or exporting, which
+    see the plain ops)."""
+    return torch.is_grad_enabled() and \
+        any(t is not None and t.requires_grad for t in tensors) and \
+        not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+
+
+class _LinearOfRecomputed(torch.autograd.Function):
+    """``F.linear(fn(*inputs), weight, bias)`` saving ``inputs``, not the
+    output of ``fn`` (an element-wise op), which backward recomputes."""
+
+    @staticmethod
+    def forward(ctx, fn, weight, bias, *inputs):
+        device = weight.device.type
+        ctx.fn = fn
+        # backward recomputes under the forward's autocast state
+        ctx.autocast = dict(
+            device_type=device, enabled=torch.is_autocast_enabled(device),
+            dtype=torch.get_autocast_dtype(device)) \
+            if torch.amp.is_autocast_available(device) else None
+        ctx.save_for_backward(weight, *inputs)
+        return F.linear(fn(*inputs), weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        weight, *inputs = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        # as custom_bwd does: the forward's autocast state, so that the
+        # recomputation and the matmuls see the forward's casts
+        autocast = torch.autocast(**ctx.autocast) if ctx.autocast else \
+            nullcontext()
+        with autocast:
+            with torch.enable_grad():
+                inputs = [t.detach().requires_grad_(n)
+                          for t, n in zip(inputs, needs[3:])]
+                act = ctx.fn(*inputs)
+            flat = grad.reshape(-1, grad.shape[-1])
+            grad_weight = flat.t().mm(act.reshape(flat.shape[0], -1)) \
+                if needs[1] else None
+            grad_bias = flat.sum(0) if needs[2] else None
+            grad_act = grad.matmul(weight).to(act.dtype)
+            wanted = [t for t in inputs if t.requires_grad]
+            grads = iter(torch.autograd.grad(act, wanted, grad_act)
+                         if wanted else ())
+        return (None, grad_weight, grad_bias,
+                *(next(grads) if n else None for n in needs[3:]))
+
+
+def linear_of_recomputed(fn: Callable[..., Tensor],
+                         inputs: Sequence[Tensor], weight: Tensor,
+                         bias: Optional[Tensor] = None) -> Tensor:
+    """``F.linear(fn(*inputs), weight, bias)`` over the last dim, where
+    ``fn`` is element-wise (a gate, an activation): in training, autograd
+    keeps ``inputs`` (kept anyway) instead of ``fn``'s output, which is
+    recomputed in backward, so the activation is not stored twice.
+
+    Args:
+        fn (Callable): Element-wise function of ``inputs``.
+        inputs (Sequence[Tensor]): Its inputs, channels last.
+        weight (Tensor): Linear weight ``(out, in)``.
+        bias (Tensor, optional): Linear bias. Defaults to None.
+
+    Returns:
+        Tensor: ``F.linear(fn(*inputs), weight, bias)``.
+    """
+    if _recompute(weight, bias, *inputs):
+        return _LinearOfRecomputed.apply(fn, weight, bias, *inputs)
+    return F.linear(fn(*inputs), weight, bias)
 
 
 @MODELS.register_module()
@@ -197,6 +285,14 @@ class GlobalLocalFilter(nn.Module):
         return out.to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
+        if _recompute(x):
+            # No matmul inside: recomputing the filter in backward costs
+            # less than keeping its norms' inputs, the 3x3 conv's input and
+            # the spectra (about 5x its input).
+            return checkpoint(self._filter, x, use_reentrant=False)
+        return self._filter(x)
+
+    def _filter(self, x: Tensor) -> Tensor:
         x = self.pre_norm(x)
         local, glob = torch.chunk(x, 2, dim=1)
         local = self.dw(local)
@@ -269,14 +365,44 @@ class GnConv(nn.Module):
             nn.Conv2d(self.dims[i], self.dims[i + 1], 1)
             for i in range(order - 1))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor,
+                layer_scale: Optional[Tensor] = None) -> Tensor:
+        """Apply the gnConv.
+
+        Args:
+            x (Tensor): Input of shape ``(N, in_channels, H, W)``.
+            layer_scale (Tensor, optional): Per-channel scale of the output
+                (the HorNet block's ``gamma1``), folded into ``proj_out``'s
+                weights. Defaults to None.
+
+        Returns:
+            Tensor: Output of shape ``(N, out_channels, H, W)``.
+        """
         x = self.proj_in(x)
         pwa, abc = torch.split(x, (self.dims[0], sum(self.dims)), dim=1)
         dw_list = torch.split(self.dwconv(abc) * self.scale, self.dims, dim=1)
-        x = pwa * dw_list[0]
-        for pw, dw in zip(self.pws, dw_list[1:]):
-            x = pw(x) * dw
-        return self.proj_out(x)
+        x = pwa
+        for pw, dw in zip(self.pws, dw_list):
+            x = self._gated_pw(x, dw, pw)
+        if isinstance(self.proj_out, nn.Identity):
+            x = x * dw_list[-1]
+            return x if layer_scale is None else \
+                x * layer_scale.view(-1, 1, 1)
+        return self._gated_pw(x, dw_list[-1], self.proj_out, layer_scale)
+
+    @staticmethod
+    def _gated_pw(x: Tensor, gate: Tensor, conv: nn.Conv2d,
+                  scale: Optional[Tensor] = None) -> Tensor:
+        """``conv(x * gate)`` for a 1x1 ``conv`` whose output channels are
+        multiplied by ``scale``; the product is recomputed in backward."""
+        weight, bias = conv.weight.flatten(1), conv.bias
+        if scale is not None:
+            weight = scale[:, None] * weight
+            bias = None if bias is None else scale * bias
+        x = linear_of_recomputed(torch.mul, (x.permute(0, 2, 3, 1),
+                                             gate.permute(0, 2, 3, 1)),
+                                 weight, bias)
+        return x.permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
         return f'order={self.order}, dims={self.dims}, scale={self.scale:.4g}'
