@@ -11,10 +11,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmhybrid.models.backbones.acmix import (ACmix, ResNetACmix, SwinACmix,
-                                             WindowACmix,
-                                             local_window_attention,
-                                             position_grid, reflect_pad2d,
+                                             WindowACmix, position_grid,
                                              shift_kernel)
+from mmhybrid.models.layers import sliding_window_attention as swa_module
+from mmhybrid.models.layers.sliding_window_attention import (
+    reflect_pad2d, sliding_window_attention)
 from mmhybrid.models.layers.swin import window_attention_mask
 from mmhybrid.models.utils import load_pretrained, load_state_dict_report
 
@@ -204,7 +205,7 @@ def test_local_attention_equals_unfold(size, stride):
     q, k, v = (torch.randn(n, d, *size, dtype=torch.float64,
                            requires_grad=True) for _ in range(3))
     pe = torch.randn(1, d, *size, dtype=torch.float64, requires_grad=True)
-    out = local_window_attention(q, k, v, pe, 7, stride)
+    out = sliding_window_attention(q, k, v, pe, 7, stride)
     ref = unfold_attention_reference(q, k, v, pe, 7, stride)
     assert out.shape == ref.shape == (n, d, -(-size[0] // stride),
                                       -(-size[1] // stride))
@@ -216,27 +217,29 @@ def test_local_attention_equals_unfold(size, stride):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
-def test_local_attention_chunks_and_gradcheck(monkeypatch):
-    from mmhybrid.models.backbones import acmix
-    args = [torch.randn(n, 3, 15, 9, dtype=torch.float64, requires_grad=True)
+def test_sliding_window_attention_chunks_and_gradcheck(monkeypatch):
+    """Tile rows processed in one chunk or one by one give the same values
+    and gradients; gradcheck on a map smaller than the window."""
+    args = [torch.randn(n, 3, 19, 9, dtype=torch.float64, requires_grad=True)
             for n in (5, 5, 5, 1)]
-    for stride in (1, 2):
-        out = local_window_attention(*args, 7, stride)  # one chunk
-        grads = torch.autograd.grad(out.square().sum(), args)
-        monkeypatch.setattr(acmix._LocalAttention, 'CHUNK', 2 * 3 * 15 * 9)
-        out_c = local_window_attention(*args, 7, stride)  # chunks of 2, 2, 1
-        grads_c = torch.autograd.grad(out_c.square().sum(), args)
+    w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    for stride in (1, 2):  # 3 tile rows of 8 / 3 of 4
+        out = sliding_window_attention(*args, 7, stride, 0.5, w)
+        grads = torch.autograd.grad(out.square().sum(), [*args, w])
+        monkeypatch.setattr(swa_module, 'CHUNK', 1)
+        out_c = sliding_window_attention(*args, 7, stride, 0.5, w)
+        grads_c = torch.autograd.grad(out_c.square().sum(), [*args, w])
         monkeypatch.undo()
         torch.testing.assert_close(out_c, out, rtol=1e-12, atol=1e-12)
         for a, b in zip(grads_c, grads):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     # gradcheck where ReflectionPad2d is not defined (2 x 3 map, 7x7 window)
-    monkeypatch.setattr(acmix._LocalAttention, 'CHUNK', 1)
     q, k, v = (torch.randn(2, 2, 2, 3, dtype=torch.float64,
                            requires_grad=True) for _ in range(3))
     pe = torch.randn(1, 2, 2, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda *t: local_window_attention(*t, 7, 2), (q, k, v, pe))
+        lambda *t: sliding_window_attention(*t, 7, 2, 0.5, w),
+        (q, k, v, pe))
 
 
 @pytest.mark.parametrize('size,stride', [((12, 10), 1), ((14, 10), 2),
