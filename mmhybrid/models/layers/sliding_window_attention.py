@@ -84,7 +84,8 @@ class _Tiling:
 
     def pad_queries(self, x: Tensor) -> Tensor:
         t = self.tile
-        return F.pad(x, (0, self.cols * t - self.wo, 0, self.rows * t - self.ho))
+        return F.pad(x,
+                     (0, self.cols * t - self.wo, 0, self.rows * t - self.ho))
 
     def pad_keys(self, x: Tensor) -> Tensor:
         hk, wk = self.keys_hw
