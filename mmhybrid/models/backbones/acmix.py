@@ -39,8 +39,9 @@ from torch.autograd.function import once_differentiable
 from mmhybrid.registry import MODELS
 from ..layers.recompute import autocast_like, autocast_state, records_grad
 from ..layers.sliding_window_attention import sliding_window_attention
-from ..layers.swin import (PatchMerging, SwinStagesMixin,
-                           relative_position_index, resize_relative_table)
+from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
+                           padded_size, relative_position_index,
+                           resize_relative_table, traced)
 from ..layers.window_msa import window_msa
 from .base_backbone import BaseBackbone, Stage
 
@@ -299,6 +300,8 @@ class ResNetACmix(BaseBackbone):
             ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
             :class:`BaseBackbone`.
     """
+    #: The official classifier is ``fc``.
+    official_head = 'fc.'
     arch_zoo = {
         '26': dict(depths=[1, 2, 4, 1], base_channels=64),
         '38': dict(depths=[2, 3, 5, 2], base_channels=64),
@@ -466,17 +469,17 @@ class WindowACmix(nn.Module):
         """
         b, h, w, c = x.shape
         ws, nh, hd = self.window_size, self.num_heads, self.head_dim
-        pad_b, pad_r = (-h) % ws, (-w) % ws
-        if pad_b or pad_r:
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        hp, wp = padded_size(h, ws), padded_size(w, ws)
+        padded = traced() or (hp, wp) != (h, w)
+        if padded:
+            x = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
         if shift:
             x = torch.roll(x, (-shift, -shift), (1, 2))
-        hp, wp = h + pad_b, w + pad_r
         qkv = self.qkv(x)
         valid = None
-        if pad_b or pad_r:  # padded tokens are zeros, like dep_conv's padding
-            valid = x.new_zeros(hp, wp, dtype=torch.bool)
-            valid[:h, :w] = True
+        if padded:  # padded tokens are zeros, like dep_conv's padding
+            valid = (torch.arange(hp, device=x.device) < h)[:, None] \
+                & (torch.arange(wp, device=x.device) < w)
             if shift:
                 valid = torch.roll(valid, (-shift, -shift), (0, 1))
         out_conv = acmix_conv_path(
@@ -494,8 +497,8 @@ class WindowACmix(nn.Module):
         out = out + out_conv.permute(0, 2, 3, 1)
         if shift:
             out = torch.roll(out, (shift, shift), (1, 2))
-        if pad_b or pad_r:
-            out = out[:, :h, :w]
+        if padded:
+            out = crop(crop(out, 1, h), 2, w)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
@@ -574,8 +577,8 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         p = self.patch_size
-        if h % p or w % p:
-            x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
+        if traced() or h % p or w % p:
+            x = F.pad(x, (0, padded_size(w, p) - w, 0, padded_size(h, p) - h))
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 

@@ -24,9 +24,10 @@ def _partition(x: Tensor, window_size: int, num_heads: int,
     (windows row-major); ``parts=3`` splits q/k/v."""
     b, h, w, c = x.shape
     ws = window_size
-    x = x.view(b, h // ws, ws, w // ws, ws, parts, num_heads, -1)
-    return x.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(
-        parts, -1, num_heads, ws * ws, c // (parts * num_heads))
+    # (B, H/M, W/M, parts, heads, d, M, M): unfold, see layers/swin.py
+    x = x.view(b, h, w, parts, num_heads, -1).unfold(1, ws, ws)
+    x = x.unfold(2, ws, ws).permute(3, 0, 1, 2, 4, 6, 7, 5)
+    return x.reshape(parts, -1, num_heads, ws * ws, c // (parts * num_heads))
 
 
 def _merge(x: Tensor, hw: Tuple[int, int], window_size: int) -> Tensor:
