@@ -287,7 +287,9 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, pe: Tensor,
     """
     if kernel_size % 2 != 1:
         raise ValueError(f'kernel_size must be odd, got {kernel_size}')
-    if records_grad(q, k, v, pe, weight):
+    # jit tracing (FLOP counting) sees one op, counted by the window's
+    # products (mmhybrid.utils.flops), not the tiles'
+    if records_grad(q, k, v, pe, weight) or torch.jit.is_tracing():
         return _SlidingWindowAttention.apply(q, k, v, pe, weight,
                                              kernel_size, stride, scale)
     out = _attend(*_prepare(q, k, v, pe, kernel_size, stride, scale),
