@@ -63,7 +63,21 @@ def test_acmix_window_attention_counted():
     model = MODELS.build(dict(type='ResNetACmix', arch=dict(
         depths=[1, 1, 1, 1], base_channels=8))).eval()
     _, unsupported = count(model, torch.rand(1, 3, 64, 64))
-    assert not any('LocalAttention' in k for k in unsupported)
+    assert not any('SlidingWindowAttention' in k for k in unsupported)
+
+
+@pytest.mark.parametrize('stride', [1, 2])
+def test_acmix_window_attention_count(stride):
+    """The attention is counted by its windows (q . k and a v over 7x7
+    offsets per output position), not by the tiles it is computed with."""
+    from mmhybrid.models.backbones.acmix import ACmix
+    m = ACmix(8, 8, 7, 4, 3, stride).eval()
+    x = torch.rand(1, 8, 13, 10)
+    ho, wo = -(-13 // stride), -(-10 // stride)
+    by_op = flop_analyzer(m, (x, )).unsupported_ops_warnings(False) \
+        .by_operator()
+    assert by_op['PythonOp._SlidingWindowAttention'] == \
+        2 * 49 * 8 * ho * wo
 
 
 def test_elementwise_option():

@@ -79,12 +79,13 @@ def _sdpa_handle(inputs: List[Any], outputs: List[Any]) -> int:
     return 2 * _prod(q[:-1]) * k[-2] * q[-1]
 
 
-def _acmix_local_attention(inputs: List[Any], outputs: List[Any]) -> int:
-    """ACmix's fused window attention (``_LocalAttention.apply(q, kp, vp,
-    kernel_size, stride)``): ``q . k`` and ``a v`` over ``k*k`` offsets."""
-    q = get_shape(inputs[0])
-    kernel_size = outputs[0].node().scalar_args()[0]
-    return 2 * _prod(q) * kernel_size**2
+def _sliding_window_attention(inputs: List[Any], outputs: List[Any]) -> int:
+    """ACmix's sliding-window attention (``_SlidingWindowAttention``, see
+    ``layers/sliding_window_attention.py``): ``q . k`` and ``a v`` over the
+    ``k*k`` offsets of every output position."""
+    kernel_size = [a for a in outputs[0].node().scalar_args()
+                   if isinstance(a, int)][0]
+    return 2 * _prod(get_shape(outputs[0])) * kernel_size**2
 
 
 def _zero(inputs: List[Any], outputs: List[Any]) -> int:
@@ -109,7 +110,7 @@ EXTRA_HANDLES: Dict[str, Callable] = {
     'aten::fft_rfft': _fft_handle(1),
     'aten::fft_irfft': _fft_handle(1, real_output=True),
     'aten::scaled_dot_product_attention': _sdpa_handle,
-    'prim::PythonOp._LocalAttention': _acmix_local_attention,
+    'prim::PythonOp._SlidingWindowAttention': _sliding_window_attention,
     'aten::im2col': _zero,
     'aten::unfold': _zero,
 }

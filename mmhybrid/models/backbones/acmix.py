@@ -2,87 +2,28 @@
 """ACmix backbones for dense prediction: ResNet-ACmix and Swin-ACmix.
 
 `On the Integration of Self-Attention and Convolution
-<https://arxiv.org/abs/2111.14556>`_ (Pan et al., CVPR 2022).
+<https://arxiv.org/abs/2111.14556>`_ (Pan et al., CVPR 2022). Reimplemented
+from the official modules (https://github.com/LeapLabTHU/ACmix, commit
+``81dddb6``, no licence file), not copied.
 
-Adapted from https://github.com/LeapLabTHU/ACmix (no licence file upstream),
-commit ``81dddb6``; reimplemented from the official modules, not copied.
+ACmix computes the 1x1 q/k/v projections once and reads them two ways: an
+attention path, and a convolution path (:func:`acmix_conv_path`: ``fc``
+mixes the ``3 x heads`` maps of every head channel into ``k*k`` maps, then
+``dep_conv``, a grouped ``k x k`` conv initialised as the shifts of the
+paper's Fig. 3), mixed as ``rate1 * attention + rate2 * convolution``.
+:class:`ResNetACmix` puts :class:`ACmix` (7x7 sliding-window attention with
+position encodings, 4 heads, 3x3 conv path) in place of every bottleneck's
+3x3 conv; :class:`SwinACmix` puts :class:`WindowACmix` (Swin's W-MSA; conv
+path on the shifted map) in place of every window attention.
 
-ACmix computes the 1x1 projections of self-attention once and reads them in
-two ways: an attention path (local-window multi-head attention) and a
-convolution path (a light fully connected layer ``fc`` that turns the
-``3 x heads`` q/k/v maps of every head channel into ``k*k`` maps, followed by
-``dep_conv``, a grouped ``k x k`` convolution initialised as the fixed
-shifts of the paper's Fig. 3, i.e. "shift and sum" written as one group
-conv). The two outputs are mixed with learnable scalars:
-``rate1 * attention + rate2 * convolution``.
-
-- :class:`ResNetACmix` replaces the 3x3 convolution of every ResNet (v1.5)
-  bottleneck with :class:`ACmix`: 7x7 SASA-style windows with 4 heads and
-  position encodings ``conv_p(grid)``, and a 3x3 shift conv; stride-2 blocks
-  use a stride-2 ACmix, as official.
-- :class:`SwinACmix` replaces the window attention of every Swin block with
-  :class:`WindowACmix`; the convolution path runs on the cyclically shifted
-  full map, as official.
-
-Efficiency (same numbers as the official modules, up to float rounding):
-
-- The ResNet attention path never materialises the ``kernel_att**2``-fold
-  unfolded keys and values of the official code. :class:`_LocalAttention`
-  loops over the 49 window offsets, reading shifted views of the padded
-  keys/values, accumulating logits and weighted values in place, and has a
-  hand-written backward that does the same; work is chunked so that a chunk
-  stays in cache. Memory is O(49 x H x W) for the attention weights instead
-  of O(49 x C x H x W) for the unfolded tensors.
-- The term ``q . pe_q`` of the official logit ``q . (k_j + pe_q - pe_j)`` is
-  the same for all 49 keys of a query, so softmax cancels it and it is not
-  computed.
-- The q/k/v projections are one 1x1 convolution ``qkv`` (the official
-  ``conv1``/``conv2``/``conv3`` concatenated by :meth:`convert_official`),
-  whose output already has the channel order the conv path's ``fc`` reads.
-
-What happens at borders and on sizes the official code does not run on,
-and why it stays faithful:
-
-- ResNet attention pads keys, values and position encodings by reflection
-  (``kernel_att // 2`` = 3 pixels), as the official ``ReflectionPad2d``.
-  That layer needs every side to be longer than 3 pixels; here the
-  reflection is continued (index ``i`` maps to its mirror image in
-  ``[0, n - 1]``, repeatedly, period ``2 (n - 1)``; a 1-pixel side
-  replicates), which is what ``ReflectionPad2d`` applied in steps of at most
-  ``n - 1`` gives. It equals ``ReflectionPad2d`` whenever that is defined, so
-  windows keep seeing mirrored copies of the map's own tokens, each with the
-  position encoding of the token it copies, exactly the official border rule.
-  The position grid is built in the input's dtype and device (official:
-  float32, ``.cuda()``); its values are the same.
-- Stride-2 ResNet ACmix takes the queries at even positions, as official, and
-  returns ``ceil(n / 2)`` positions, the size its stride-2 ``dep_conv`` (and
-  the stride-2 shortcut) produce. The official module returns ``n / 2`` on
-  even sizes (identical) and crashes on odd ones.
-- Swin pads each block's map on the right/bottom to window multiples, as
-  mmdet's Swin does (and, as mmdet, zero-pads inputs to multiples of 4 and
-  odd maps before patch merging). Unlike mmdet, padded tokens never
-  contribute to real ones: they are masked out of the attention (the same
-  -100 as the shift mask) and are zeros for the convolution path, i.e. the
-  zero padding ``dep_conv`` applies at map borders anyway. Windows and shift
-  regions are laid out on the padded map, as in mmdet. Maps that are window
-  multiples (every stage of a 224 input) are not padded, and every block
-  computes exactly the official function there.
-- Swin blocks do not shift when ``min(H, W) <= window_size``, the official
-  rule (e.g. the 7x7 last stage at 224). Official then also shrinks the
-  window to ``min(H, W)``; here the window stays, so a map no larger than the
-  window is one window over all its tokens (the same attention; relative
-  position biases read from the window's own table, which a checkpoint has;
-  official's shrunk table would not be). Official cannot run such sizes.
-- The Swin convolution path runs on the shifted map, as official, so across
-  the seam where the roll wraps around it mixes tokens from opposite borders
-  (kept); along a padded axis the padding lies between them and they see
-  zeros instead.
-
-Initialisation follows the official code: the shift initialisation of
-``dep_conv`` survives in Swin-ACmix, while in ResNet-ACmix the official
-ResNet Kaiming loop overwrites it (kept here on purpose: that is how the
-official ResNet-ACmix trains). ``dep_conv`` has no bias (the official
-``reset_parameters`` deletes it) and ``rate1 = rate2 = 0.5``.
+Departures from the official code, none of which changes what it computes
+where it runs (reasons and border rules in configs/acmix/README.md): the
+sliding-window attention is computed by tiles, not from unfolded keys; the
+q/k/v convs are one ``qkv``; ``rate1``/``rate2`` are applied inside the ops;
+ResNet: reflection padding continues on maps smaller than the window, and
+stride-2 ACmix returns ``ceil(n / 2)``; Swin: maps are padded to window
+multiples with padding kept out of real tokens, and small maps keep the
+window.
 """
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple, Union
@@ -96,9 +37,12 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
+from ..layers.recompute import autocast_like, autocast_state, records_grad
+from ..layers.sliding_window_attention import sliding_window_attention
 from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
                            padded_size, relative_position_index,
                            resize_relative_table, traced)
+from ..layers.window_msa import window_msa
 from .base_backbone import BaseBackbone, Stage
 
 # --------------------------------------------------------------- helpers ----
@@ -125,37 +69,6 @@ def shift_kernel(kernel_size: int, out_channels: int) -> Tensor:
     return kernel.repeat(out_channels, 1, 1, 1)
 
 
-def _reflect_index(n: int, pad: int, device: torch.device) -> Tensor:
-    """Indices of a reflection padding of ``pad`` on a side of length ``n``,
-    continued past the border as often as needed (period ``2 (n - 1)``)."""
-    idx = torch.arange(-pad, n + pad, device=device)
-    if n == 1:
-        return torch.zeros_like(idx)
-    period = 2 * (n - 1)
-    idx = idx.remainder(period)
-    return torch.where(idx >= n, period - idx, idx)
-
-
-def reflect_pad2d(x: Tensor, pad: int) -> Tensor:
-    """``ReflectionPad2d(pad)`` that also works on sides of ``pad`` pixels or
-    fewer (see the module docstring); identical where the former is defined.
-
-    Args:
-        x (Tensor): Input of shape ``(..., H, W)``.
-        pad (int): Padding on each side.
-
-    Returns:
-        Tensor: Shape ``(..., H + 2 pad, W + 2 pad)``.
-    """
-    h, w = x.shape[-2:]
-    if pad == 0:
-        return x
-    if h > pad and w > pad and x.dim() in (3, 4):
-        return F.pad(x, (pad, pad, pad, pad), mode='reflect')
-    x = x.index_select(-2, _reflect_index(h, pad, x.device))
-    return x.index_select(-1, _reflect_index(w, pad, x.device))
-
-
 def position_grid(h: int, w: int, dtype: torch.dtype,
                   device: torch.device) -> Tensor:
     """The official ACmix position grid: channel 0 is ``linspace(-1, 1, W)``
@@ -169,102 +82,85 @@ def position_grid(h: int, w: int, dtype: torch.dtype,
     return torch.stack([loc_w.expand(h, w), loc_h[:, None].expand(h, w)])[None]
 
 
-class _LocalAttention(torch.autograd.Function):
-    """Local-window attention over pre-padded keys and values.
+def _fc(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+        valid: Optional[Tensor]) -> Tensor:
+    """``fc`` of the conv path: ``(B, 3 heads, d, H, W)`` -> ``(B, d k*k, H,
+    W)`` (channel ``d * k*k + j``), channels-last in memory, where the
+    grouped ``dep_conv`` is fastest on CPU; zero where ``valid`` is
+    False."""
+    f = F.linear(x.permute(0, 3, 4, 2, 1), weight.flatten(1), bias)
+    if valid is not None:
+        f = f * valid[..., None, None]
+    return f.flatten(3).permute(0, 3, 1, 2)
 
-    ``out[n, :, y, x] = sum_j a_j v[n, :, s y + dy_j, s x + dx_j]`` with
-    ``a = softmax_j(q[n, :, y, x] . kp[n, :, s y + dy_j, s x + dx_j])`` over
-    the ``k * k`` offsets ``(dy_j, dx_j) = divmod(j, k)`` (row-major, as
-    ``nn.Unfold``). Offsets are visited one at a time on strided views of
-    ``kp``/``vp`` (nothing ``k*k``-fold is materialised); the batch is
-    processed in chunks of about :attr:`CHUNK` query elements so that a chunk
-    stays in cache.
-    """
 
-    #: query elements (d x h x w) per chunk
-    CHUNK = 1 << 18
+def _shift_conv(f: Tensor, weight: Tensor, stride: int) -> Tensor:
+    """``dep_conv``: one group per head channel."""
+    return F.conv2d(f, weight, None, stride, weight.shape[-1] // 2, 1,
+                    f.shape[1] // weight.shape[1])
+
+
+class _ConvPath(torch.autograd.Function):
+    """:func:`acmix_conv_path` saving its input, not ``fc``'s output
+    (``k*k / 3 heads`` times larger for Swin), which backward recomputes."""
 
     @staticmethod
-    def _view(t: Tensor, j: int, k: int, s: int, ho: int, wo: int) -> Tensor:
-        dy, dx = divmod(j, k)
-        return t[:, :, dy:dy + s * (ho - 1) + 1:s, dx:dx + s * (wo - 1) + 1:s]
-
-    @staticmethod
-    def forward(ctx, q: Tensor, kp: Tensor, vp: Tensor, kernel_size: int,
+    def forward(ctx, x: Tensor, fc_weight: Tensor, fc_bias: Optional[Tensor],
+                conv_weight: Tensor, valid: Optional[Tensor],
                 stride: int) -> Tensor:
-        n, d, ho, wo = q.shape
-        k, s, k2 = kernel_size, stride, kernel_size * kernel_size
-        view = _LocalAttention._view
-        per = max(1, _LocalAttention.CHUNK // (d * ho * wo))
-        per = -(-n // -(-n // per))  # equal chunks
-        attn = q.new_empty(n, k2, ho, wo)
-        out = torch.zeros_like(q)
-        for c in range(0, n, per):
-            qc, kc, vc = q[c:c + per], kp[c:c + per], vp[c:c + per]
-            ac, oc = attn[c:c + per], out[c:c + per]
-            for j in range(k2):
-                torch.sum(qc * view(kc, j, k, s, ho, wo), 1, out=ac[:, j])
-            ac.copy_(torch.softmax(ac, 1))
-            for j in range(k2):
-                oc.addcmul_(ac[:, j:j + 1], view(vc, j, k, s, ho, wo))
-        ctx.save_for_backward(q, kp, vp, attn)
-        ctx.kernel_size, ctx.stride, ctx.per = k, s, per
-        return out
+        ctx.autocast = autocast_state(x.device.type)
+        ctx.stride = stride
+        ctx.save_for_backward(x, fc_weight, fc_bias, conv_weight, valid)
+        return _shift_conv(_fc(x, fc_weight, fc_bias, valid), conv_weight,
+                           stride)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        q, kp, vp, attn = ctx.saved_tensors
-        k, s, per = ctx.kernel_size, ctx.stride, ctx.per
-        n, d, ho, wo = q.shape
-        k2 = k * k
-        view = _LocalAttention._view
-        grad = grad.contiguous()
-        gq, gk, gv = (torch.zeros_like(t) for t in (q, kp, vp))
-        for c in range(0, n, per):
-            sl = slice(c, c + per)
-            qc, kc, vc, ac, gc = q[sl], kp[sl], vp[sl], attn[sl], grad[sl]
-            gqc, gkc, gvc = gq[sl], gk[sl], gv[sl]
-            ga = torch.empty_like(ac)
-            for j in range(k2):
-                torch.sum(gc * view(vc, j, k, s, ho, wo), 1, out=ga[:, j])
-                view(gvc, j, k, s, ho, wo).addcmul_(ac[:, j:j + 1], gc)
-            # softmax backward: dl = a * (da - sum_j a_j da_j)
-            ga.sub_((ac * ga).sum(1, keepdim=True)).mul_(ac)
-            for j in range(k2):
-                gqc.addcmul_(ga[:, j:j + 1], view(kc, j, k, s, ho, wo))
-                view(gkc, j, k, s, ho, wo).addcmul_(ga[:, j:j + 1], qc)
-        return gq, gk, gv, None, None
+        x, fc_weight, fc_bias, conv_weight, valid = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        with torch.enable_grad(), autocast_like(ctx.autocast):
+            leaves = [t if t is None else t.detach().requires_grad_(n)
+                      for t, n in zip((x, fc_weight, fc_bias), needs)]
+            f = _fc(*leaves, valid)
+        # the forward's conv ran in f's dtype (autocast or not)
+        weight = conv_weight.to(f.dtype)
+        k = weight.shape[-1]
+        g_f, g_weight, _ = torch.ops.aten.convolution_backward(
+            grad.to(f.dtype), f.detach(), weight, None, [ctx.stride] * 2,
+            [k // 2] * 2, [1, 1], False, [0, 0],
+            f.shape[1] // weight.shape[1], [any(needs[:3]), needs[3], False])
+        wanted = [t for t in leaves if t is not None and t.requires_grad]
+        res = iter(torch.autograd.grad(f, wanted, g_f) if wanted else ())
+        return (*(next(res) if n else None for n in needs[:3]),
+                g_weight.to(conv_weight.dtype) if needs[3] else None, None,
+                None)
 
 
-def local_window_attention(q: Tensor, k: Tensor, v: Tensor, pe: Tensor,
-                           kernel_size: int = 7, stride: int = 1) -> Tensor:
-    """The attention path of the official ResNet ACmix, memory-light.
-
-    Logits ``q . (k_j + pe_q - pe_j)`` over the ``kernel_size**2`` window of
-    every query (keys, values and ``pe`` reflection-padded, see
-    :func:`reflect_pad2d`), softmax over the window, weighted sum of values.
+def acmix_conv_path(x: Tensor, fc_weight: Tensor, fc_bias: Optional[Tensor],
+                    conv_weight: Tensor, stride: int = 1,
+                    valid: Optional[Tensor] = None) -> Tensor:
+    """ACmix's convolution path, ``dep_conv(fc(x))``.
 
     Args:
-        q (Tensor): Queries, already scaled, ``(N, d, H, W)``.
-        k (Tensor): Keys, ``(N, d, H, W)``.
-        v (Tensor): Values, ``(N, d, H, W)``.
-        pe (Tensor): Position encodings, ``(1 or N, d, H, W)``.
-        kernel_size (int): Odd window size. Defaults to 7.
-        stride (int): Query stride. Defaults to 1.
+        x (Tensor): The q/k/v maps ``(B, 3 heads, d, H, W)`` (any strides).
+        fc_weight (Tensor): ``fc`` weight ``(k*k, 3 heads, ...)``.
+        fc_bias (Tensor, optional): ``fc`` bias ``(k*k, )``.
+        conv_weight (Tensor): ``dep_conv`` weight ``(C, k*k, k, k)``
+            (``C = heads d`` output channels, ``d`` groups).
+        stride (int): Stride of ``dep_conv``. Defaults to 1.
+        valid (Tensor, optional): ``(H, W)`` mask; ``fc``'s output is zero
+            where it is False (padding). Defaults to None.
 
     Returns:
-        Tensor: ``(N, d, ceil(H / stride), ceil(W / stride))``.
+        Tensor: ``(B, C, ceil(H / stride), ceil(W / stride))``,
+        channels-last in memory.
     """
-    if kernel_size % 2 != 1:
-        raise ValueError(f'kernel_size must be odd, got {kernel_size}')
-    pad = kernel_size // 2
-    # q . pe_q is the same for the whole window: softmax cancels it.
-    kp = reflect_pad2d(k - pe, pad)
-    vp = reflect_pad2d(v, pad)
-    q = q[..., ::stride, ::stride].contiguous()
-    return _LocalAttention.apply(q, kp.contiguous(), vp.contiguous(),
-                                 kernel_size, stride)
+    if records_grad(x, fc_weight, fc_bias, conv_weight):
+        return _ConvPath.apply(x, fc_weight, fc_bias, conv_weight, valid,
+                               stride)
+    return _shift_conv(_fc(x, fc_weight, fc_bias, valid), conv_weight,
+                       stride)
 
 
 # ----------------------------------------------------------- ResNet-ACmix --
@@ -318,22 +214,16 @@ class ACmix(nn.Module):
         b, _, h, w = x.shape
         c, hd, head = self.out_channels, self.head_dim, self.head
         qkv = self.qkv(x)
-        q, k, v = qkv.split(c, 1)
         pe = self.conv_p(position_grid(h, w, x.dtype, x.device))
-        out_att = local_window_attention(
-            (q * hd**-0.5).reshape(b * head, hd, h, w),
-            k.reshape(b * head, hd, h, w), v.reshape(b * head, hd, h, w), pe,
-            self.kernel_att, self.stride)
-        out_att = out_att.view(b, c, *out_att.shape[-2:])
+        out_att = sliding_window_attention(
+            *qkv.view(b, 3, head, hd, h, w).unbind(1), pe, self.kernel_att,
+            self.stride, hd**-0.5, self.rate1)
         # conv path: fc mixes the 3 x head maps [q heads, k heads, v heads]
-        # of every head dim d into k*k maps, channel d * k*k + j; built
-        # channels-last, where the grouped dep_conv is much faster on CPU
-        k2 = self.kernel_conv**2
-        f = qkv.reshape(b, 3 * head, hd, h * w).permute(0, 3, 2, 1)
-        f = F.linear(f, self.fc.weight.view(k2, 3 * head))
-        f = f.reshape(b, h, w, hd * k2).permute(0, 3, 1, 2)
-        out_conv = self.dep_conv(f).contiguous()
-        return self.rate1 * out_att + self.rate2 * out_conv
+        # of every head dim
+        out_conv = acmix_conv_path(
+            qkv.view(b, 3 * head, hd, h, w), self.fc.weight, None,
+            self.dep_conv.weight * self.rate2, self.stride)
+        return out_att.view(b, c, *out_att.shape[-2:]) + out_conv
 
     def extra_repr(self) -> str:
         return (f'head={self.head}, kernel_att={self.kernel_att}, '
@@ -586,40 +476,25 @@ class WindowACmix(nn.Module):
         if shift:
             x = torch.roll(x, (-shift, -shift), (1, 2))
         qkv = self.qkv(x)
-        # conv path input, channels-last: channel d * 9 + j
-        f = qkv.view(b, hp, wp, 3 * nh, hd).transpose(-1, -2)
-        f = F.linear(f, self.fc.weight.view(9, 3 * nh), self.fc.bias)
-        f = f.reshape(b, hp, wp, 9 * hd)
+        valid = None
         if padded:  # padded tokens are zeros, like dep_conv's padding
-            valid = (torch.arange(hp, device=x.device) < h)[:, None, None] \
-                & (torch.arange(wp, device=x.device) < w)[:, None]
+            valid = (torch.arange(hp, device=x.device) < h)[:, None] \
+                & (torch.arange(wp, device=x.device) < w)
             if shift:
                 valid = torch.roll(valid, (-shift, -shift), (0, 1))
-            f = f * valid
-        out_conv = self.dep_conv(f.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
-
+        out_conv = acmix_conv_path(
+            qkv.view(b, hp, wp, 3 * nh, hd).permute(0, 3, 4, 1, 2),
+            self.fc.weight, self.fc.bias, self.dep_conv.weight * self.rate2,
+            1, valid)
         # attention path: Swin W-MSA on the same (padded, shifted) map
-        nw = (hp // ws) * (wp // ws)
         n = ws * ws
-        # (B, hp/M, wp/M, 3, heads, d, M, M): unfold, see layers/swin.py
-        qkv = qkv.view(b, hp, wp, 3, nh, hd).unfold(1, ws, ws)
-        qkv = qkv.unfold(2, ws, ws).permute(3, 0, 1, 2, 4, 6, 7, 5)
-        qkv = qkv.reshape(3, b * nw, nh, n, hd)
-        q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
-        attn = q @ k.transpose(-2, -1)
         bias = self.relative_position_bias_table[
             self.relative_position_index.view(-1)].view(n, n, nh)
-        attn = attn + bias.permute(2, 0, 1).unsqueeze(0)
-        if attn_mask is not None:
-            attn = attn.view(b, nw, nh, n, n) + attn_mask.unsqueeze(1)
-            attn = attn.view(b * nw, nh, n, n)
-        attn = self.attn_drop(attn.softmax(-1))
-        out = (attn @ v).transpose(1, 2).reshape(b * nw, n, c)
-        out = self.proj(out)
-        out = out.view(b, hp // ws, wp // ws, ws, ws, c).transpose(2, 3)
-        out = out.reshape(b, hp, wp, c)
-
-        out = self.rate1 * out + self.rate2 * out_conv
+        out = window_msa(qkv, bias.permute(2, 0, 1), attn_mask, ws, nh,
+                         self.scale, self.attn_drop)
+        out = F.linear(out, self.proj.weight * self.rate1,
+                       self.proj.bias * self.rate1)
+        out = out + out_conv.permute(0, 2, 3, 1)
         if shift:
             out = torch.roll(out, (shift, shift), (1, 2))
         if padded:
