@@ -55,6 +55,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..layers.swin import window_valid_mask
@@ -67,6 +68,79 @@ GN1 = dict(type='GN', num_groups=1, eps=1e-6)
 
 def _norm(cfg: Dict, channels: int) -> nn.Module:
     return build_norm_layer(cfg, channels)[1]
+
+
+def _saves_for_backward(*tensors: Optional[Tensor]) -> bool:
+    """Whether autograd records this call (and it is not being traced or
+    compiled, where the plain ops export and fuse better)."""
+    return (torch.is_grad_enabled()
+            and any(t is not None and t.requires_grad for t in tensors)
+            and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling())
+
+
+class _SiLUConv(torch.autograd.Function):
+    """``conv2d(silu(a))`` saving ``a`` only: the activation is recomputed
+    in the backward (one elementwise pass) instead of being stored next to
+    its input. Gradients are those of the plain ops, bit for bit."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, weight: Tensor, bias: Optional[Tensor],
+                stride: Tuple[int, int], padding: Tuple[int, int],
+                dilation: Tuple[int, int], groups: int) -> Tensor:
+        out = F.conv2d(F.silu(a), weight, bias, stride, padding, dilation,
+                       groups)
+        ctx.save_for_backward(a, weight)
+        ctx.conv = (stride, padding, dilation, groups)
+        ctx.bias = None if bias is None else (bias.shape, bias.dtype)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        a, weight = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.conv
+        # under autocast the conv ran in the dtype of its output (= grad's)
+        dtype = grad.dtype
+        grad_s, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad, F.silu(a).to(dtype), weight.to(dtype),
+            None if ctx.bias is None else list(ctx.bias[0]), stride,
+            padding, dilation, False, [0, 0], groups,
+            list(ctx.needs_input_grad[:3]))
+        if grad_s is not None:
+            grad_s = torch.ops.aten.silu_backward(grad_s.to(a.dtype), a)
+        if grad_w is not None:
+            grad_w = grad_w.to(weight.dtype)
+        if grad_b is not None:
+            grad_b = grad_b.to(ctx.bias[1])
+        return grad_s, grad_w, grad_b, None, None, None, None
+
+
+class SiLUConv2d(nn.Conv2d):
+    """A ``Conv2d`` of ``SiLU(x)`` (then Dropout2d, if ``drop``).
+
+    In training the activation is not stored: its input is (the SiLU's
+    backward needs it), and the conv's backward recomputes it, so an
+    inverted-residual block stores each hidden map once instead of twice.
+
+    Args:
+        *args: Those of :class:`torch.nn.Conv2d`.
+        drop (float): Dropout2d between the activation and the conv
+            (unfused while it is active). Defaults to 0.
+        **kwargs: Those of :class:`torch.nn.Conv2d`.
+    """
+
+    def __init__(self, *args, drop: float = 0., **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.drop = nn.Dropout2d(drop, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.drop.p and self.training:
+            return super().forward(self.drop(F.silu(x)))
+        if _saves_for_backward(x, self.weight, self.bias):
+            return _SiLUConv.apply(x, self.weight, self.bias, self.stride,
+                                   self.padding, self.dilation, self.groups)
+        return super().forward(F.silu(x))
 
 
 def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
@@ -189,24 +263,26 @@ class HMHSA(nn.Module):
         """(B, heads, d, *) maps -> attention output (B, C, N_q)."""
         b, nh, d = q.shape[:3]
         q, k, v = (t.flatten(3).transpose(-2, -1) for t in (q, k, v))
-        n, m = q.shape[2], k.shape[2]
+        n = q.shape[2]
         # SDPA's CPU flash kernel (which stores no attention weights) runs
         # its backward in parallel over batch x heads only: a detection-size
         # map with one head would run on one core, 10x slower than the
         # plain matmuls. Queries are independent, so chunks of them are
-        # folded into the batch, sharing the (small, pooled) keys/values.
+        # folded into the batch, sharing the (small, pooled) keys/values
+        # through stride-0 views (the kernel needs unit strides on the
+        # last dim only; the views are what autograd saves, not copies).
         chunks = -(-n // self.QUERY_CHUNK) if q.device.type == 'cpu' else 1
         size = -(-n // chunks)
-        if chunks > 1:
-            q = F.pad(q, (0, 0, 0, chunks * size - n)).contiguous().view(
-                b, nh * chunks, size, d)
-            k, v = (t.unsqueeze(2).expand(b, nh, chunks, m, d).reshape(
-                b, nh * chunks, m, d).contiguous() for t in (k, v))
-        else:  # the flash kernel needs contiguous last dims
-            q, k, v = (t.contiguous() for t in (q, k, v))
+        if chunks * size > n:
+            q = F.pad(q, (0, 0, 0, chunks * size - n))
+        q, k, v = (t.contiguous().view(1, b * nh, t.shape[2], d)
+                   for t in (q, k, v))
+        if chunks > 1:  # (chunks, B * heads, size, d)
+            q = q.view(b * nh, chunks, size, d).transpose(0, 1)
+            k, v = (t.expand(chunks, -1, -1, -1) for t in (k, v))
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        out = out.view(b, nh, chunks * size, d)[:, :, :n]
-        return out.transpose(-2, -1).reshape(b, nh * d, n)
+        out = out.permute(1, 3, 0, 2).reshape(b, nh * d, chunks * size)
+        return out[..., :n]
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -257,7 +333,9 @@ class InvertedResidual(nn.Module):
 
     ``post_norm=False`` (HAT-Net): norm -> 1x1 -> SiLU -> depthwise kxk ->
     SiLU -> 1x1 -> norm. ``post_norm=True`` (TransCNN): 1x1 -> norm -> SiLU
-    -> depthwise -> norm -> SiLU -> 1x1 -> norm.
+    -> depthwise -> norm -> SiLU -> 1x1 -> norm. Each SiLU belongs to the
+    conv after it (:class:`SiLUConv2d`), which keeps the official keys
+    (``conv{1,2,3}.{0,1}``).
 
     Args:
         dim (int): Input and output channels.
@@ -277,20 +355,18 @@ class InvertedResidual(nn.Module):
                  post_norm: bool = False) -> None:
         super().__init__()
         pw1 = nn.Conv2d(dim, hidden_dim, 1, bias=False)
-        dw = nn.Conv2d(hidden_dim, hidden_dim, kernel_size,
-                       padding=(kernel_size - 1) // 2, groups=hidden_dim,
-                       bias=False)
+        dw = SiLUConv2d(hidden_dim, hidden_dim, kernel_size,
+                        padding=(kernel_size - 1) // 2, groups=hidden_dim,
+                        bias=False)
         if post_norm:
-            self.conv1 = nn.Sequential(pw1, _norm(norm_cfg, hidden_dim),
-                                       nn.SiLU(inplace=True))
-            self.conv2 = nn.Sequential(dw, _norm(norm_cfg, hidden_dim),
-                                       nn.SiLU(inplace=True))
+            self.conv1 = nn.Sequential(pw1, _norm(norm_cfg, hidden_dim))
+            self.conv2 = nn.Sequential(dw, _norm(norm_cfg, hidden_dim))
         else:
-            self.conv1 = nn.Sequential(_norm(norm_cfg, dim), pw1,
-                                       nn.SiLU(inplace=True))
-            self.conv2 = nn.Sequential(dw, nn.SiLU(inplace=True))
+            self.conv1 = nn.Sequential(_norm(norm_cfg, dim), pw1)
+            self.conv2 = nn.Sequential(dw)
         self.conv3 = nn.Sequential(
-            nn.Conv2d(hidden_dim, dim, 1, bias=False), _norm(norm_cfg, dim))
+            SiLUConv2d(hidden_dim, dim, 1, bias=False, drop=drop),
+            _norm(norm_cfg, dim))
         self.drop = nn.Dropout2d(drop, inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -300,7 +376,7 @@ class InvertedResidual(nn.Module):
         cpu = x.device.type == 'cpu'
         if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.drop(self.conv3(self.drop(self.conv2(self.conv1(x)))))
+        x = self.drop(self.conv3(self.conv2(self.conv1(x))))
         return x.contiguous() if cpu else x
 
 
