@@ -3,6 +3,7 @@
 Parity tests compare with float64 outputs of the official code stored in
 ``tests/data/hatnet`` (see its README for how they were produced).
 """
+import copy
 import os
 import os.path as osp
 import subprocess
@@ -385,31 +386,54 @@ def saved_storages(fn):
     dict(kernel_size=3, padding=1, groups=6, bias=False),
     dict(kernel_size=3, stride=2, padding=1, dilation=1)])
 @pytest.mark.parametrize('channels_last', [False, True])
-def test_silu_conv_gradients_are_the_plain_ones(kwargs, channels_last):
-    """float64: SiLUConv2d saves its input (not the activation) and its
-    backward gives the gradients of ``conv2d(silu(x))``."""
+@pytest.mark.parametrize('norm', [None, 'train', 'eval'])
+def test_silu_conv_gradients_are_the_plain_ones(kwargs, channels_last,
+                                                norm):
+    """float64: SiLUConv2d saves its input (not the activation, nor the
+    BatchNorm's output) and its backward gives the gradients of
+    ``conv2d(silu(bn(x)))``; the BatchNorm updates its statistics once."""
+    torch.manual_seed(0)
     conv = SiLUConv2d(6, 6, **kwargs).double()
+    bn = None
+    if norm:
+        bn = torch.nn.BatchNorm2d(6).double().train(norm == 'train')
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+        torch.nn.init.normal_(bn.bias)
+        bn.running_var.uniform_(0.5, 1.5)
     x = torch.randn(2, 6, 9, 11, dtype=torch.float64)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     x.requires_grad_()
-    out, saved = saved_storages(lambda: conv(x))
+    state = copy.deepcopy(bn.state_dict()) if bn else None
+    out, saved = saved_storages(lambda: conv(x, bn))
     assert type(out.grad_fn).__name__ == '_SiLUConvBackward'
-    assert set(saved) == {x.data_ptr(), conv.weight.data_ptr()}
-    ref = plain_silu_conv(conv, x)
+    params = [x] + list(conv.parameters())
+    own = {p.data_ptr() for p in params[1:]}
+    if bn:
+        params += list(bn.parameters())
+        own |= {p.data_ptr() for p in bn.parameters()}
+        after = copy.deepcopy(bn.state_dict())
+        bn.load_state_dict(state)
+    assert set(saved) - own == {x.data_ptr()}
+    ref = plain_silu_conv(conv, bn(x) if bn else x)
+    if bn:
+        for k, v in bn.state_dict().items():
+            torch.testing.assert_close(v, after[k], rtol=0, atol=0)
     torch.testing.assert_close(out, ref, rtol=0, atol=0)
     grad = torch.randn_like(out)
-    params = [x] + list(conv.parameters())
     torch.testing.assert_close(torch.autograd.grad(out, params, grad),
                                torch.autograd.grad(ref, params, grad),
-                               rtol=0, atol=1e-13)
+                               rtol=0, atol=0 if bn is None else 1e-12)
 
 
 def test_silu_conv_gradcheck():
     conv = SiLUConv2d(2, 2, 3, padding=1, groups=2).double()
-    x = torch.randn(1, 2, 3, 4, dtype=torch.float64)
+    bn = torch.nn.BatchNorm2d(2).double()
+    x = torch.randn(2, 2, 3, 4, dtype=torch.float64)
     x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
     assert torch.autograd.gradcheck(conv, (x, ))
+    assert torch.autograd.gradcheck(lambda x, w, b: conv(x, bn), (
+        x, bn.weight, bn.bias))
 
 
 def test_silu_conv_plain_path_when_not_recorded():
@@ -435,15 +459,14 @@ def test_silu_conv_plain_path_when_not_recorded():
 
 @pytest.mark.parametrize('post_norm', [False, True])
 def test_inverted_residual_stores_each_hidden_map_once(post_norm):
-    """The expanded maps autograd keeps: HAT-Net's IRB the two conv
-    outputs, TransCNN's also the two BatchNorm outputs (the SiLUs'
-    outputs are recomputed)."""
+    """The expanded maps autograd keeps: the two conv outputs (the SiLUs'
+    outputs, and TransCNN's BatchNorm outputs, are recomputed)."""
     norm = dict(type='BN') if post_norm else hatnet_module.GN1
     block = InvertedResidual(4, 16, 3, norm_cfg=norm, post_norm=post_norm)
     x = torch.randn(2, 4, 10, 12, requires_grad=True)
     _, saved = saved_storages(lambda: block(x))
     hidden = [n for n in saved.values() if n == 2 * 16 * 10 * 12]
-    assert len(hidden) == (4 if post_norm else 2)
+    assert len(hidden) == 2
 
 
 @pytest.mark.parametrize('cls', [HATNet, TransCNN])
@@ -464,16 +487,20 @@ def test_training_paths_agree(cls):
     torch.testing.assert_close(grads(cp_model, x), grads(model, x),
                                rtol=1e-10, atol=1e-12)
     conv = SiLUConv2d(8, 16, 3, padding=1, bias=False)
+    bn = torch.nn.BatchNorm2d(8)
     y = torch.randn(2, 8, 7, 9, requires_grad=True)
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        out = conv(y)
-        ref = plain_silu_conv(conv, y)
-    assert out.dtype == torch.bfloat16
-    assert type(out.grad_fn).__name__ == '_SiLUConvBackward'
-    grad = torch.randn_like(out)
-    torch.testing.assert_close(
-        torch.autograd.grad(out, (y, conv.weight), grad),
-        torch.autograd.grad(ref, (y, conv.weight), grad), rtol=0, atol=0)
+    for norm in (None, bn):
+        params = (y, conv.weight) + (() if norm is None else (bn.weight, ))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = conv(y, norm)
+            ref = plain_silu_conv(conv, y if norm is None else bn(y))
+        assert out.dtype == torch.bfloat16
+        assert type(out.grad_fn).__name__ == '_SiLUConvBackward'
+        grad = torch.randn_like(out)
+        torch.testing.assert_close(
+            torch.autograd.grad(out, params, grad),
+            torch.autograd.grad(ref, params, grad),
+            **(dict(rtol=0, atol=0) if norm is None else {}))
 
 
 def test_query_chunks_equal_one_call(monkeypatch):

@@ -2,48 +2,28 @@
 """HAT-Net and TransCNN: CNNs with hierarchical multi-head self-attention.
 
 `Vision Transformers with Hierarchical Attention
-<https://arxiv.org/abs/2106.03180>`_ (Liu et al., MIR 2024; v1 of the same
-arXiv entry: "Transformer in Convolutional Neural Networks").
+<https://arxiv.org/abs/2106.03180>`_ (Liu et al., MIR 2024; arXiv v1:
+"Transformer in Convolutional Neural Networks"). Adapted from
+https://github.com/yun-liu/TransCNN: ``HAT_Net.py`` at ``4b2e7bf`` (v2,
+:class:`HATNet`) and ``TransCNN.py`` at ``0bd7463`` (v1, :class:`TransCNN`).
 
-Adapted from https://github.com/yun-liu/TransCNN (= yun-liu/HAT-Net):
-``HAT_Net.py`` at ``4b2e7bf`` (v2, :class:`HATNet`) and ``TransCNN.py`` at
-``0bd7463`` (v1, :class:`TransCNN`, history only); reimplemented, not copied.
-Both share :class:`HMHSA`; they differ in the norm (GroupNorm(1) vs
-BatchNorm), the inverted-residual block (pre-norm vs post-norm), the
-downsampling (a strided conv vs the two-branch TDB) and the variants.
+H-MHSA (:class:`HMHSA`) as the official code computes it: attention inside
+``G x G`` grids of ``qkv(norm(x))``, ``y = grid_norm(x + local)``, then
+every token of ``y`` attends to the ``r x r`` average-pooled map, and the
+output is ``proj(global + y)`` (``G = 1``: global MHSA); ``attn_mode=
+'paper'`` is the paper's multi-step formulation. Each block adds an
+inverted-residual branch. The versions differ in the norm (GroupNorm(1) vs
+BatchNorm), that branch (pre- vs post-norm) and the downsampling (a strided
+conv vs the two-branch TDB).
 
-H-MHSA as the official code computes it (``attn_mode='code'``, the default,
-needed by the released weights): ``qkv(norm(x))`` attends inside
-non-overlapping ``G x G`` grids; ``y = grid_norm(x + local)``; then every
-token of ``y`` (full-resolution queries ``q(y)``) attends to the ``r x r``
-average-pooled, normalised map (``kv(ds_norm(avgpool_r(y)))``); the output is
-``proj(global + y)``. The last stage (``G = 1``) is plain global MHSA.
-``attn_mode='paper'`` is the formulation of the paper (see :class:`HMHSA`).
+Departures from the official code (the reasons: configs/hatnet/README.md):
 
-Border rules (the official code needs inputs that are multiples of 224
-(HAT-Net) or 128 (TransCNN), and even maps for the TDB; here any size >= 1
-works, with outputs of ``ceil(H / stride)``):
-
-- Norms always run on the real map: the GroupNorm statistics never see
-  padding, and nothing is padded before a norm.
-- Grids that do not divide the map: ``qkv`` is zero-padded on the
-  right/bottom to grid multiples and padded keys are masked out of the
-  softmax, so a real token's output depends only on the real tokens of its
-  grid (whatever the padding). Outputs at padded positions are cropped.
-  Every grid holds at least one real token, so no row is fully masked.
-- Pooled keys/values use ``ceil_mode`` average pooling: a partial border cell
-  is the mean of its real pixels (the official ``AvgPool2d`` drops partial
-  cells; it never meets one at the sizes it runs).
-- The TDB's max-pool branch uses ``ceil_mode`` too (max over the real pixels
-  of a partial cell), so both branches give ``ceil(H / 2)``; official crashes
-  on odd maps.
-- Where the official code runs, nothing is padded and every output equals it
-  (up to float rounding; attention runs through
-  :func:`torch.nn.functional.scaled_dot_product_attention`).
-
-The official HAT-Net attention defines ``proj_norm`` but never uses it; it is
-not built here (so DDP needs no ``find_unused_parameters``) and
-:meth:`HATNet.convert_official` drops its tensors, saying so in the log.
+- any input size (official: multiples of 224 / 128): grids padded with
+  masked keys, ceil-mode pooling, norms that never see padding; where the
+  official code runs nothing is padded and the outputs equal it;
+- fused attention, and each SiLU of the inverted-residual branch is
+  recomputed in the backward of the conv after it (:class:`SiLUConv2d`);
+- HAT-Net's unused ``proj_norm`` is not built (the converter drops it).
 """
 import re
 from typing import Dict, Optional, Tuple
@@ -80,40 +60,60 @@ def _saves_for_backward(*tensors: Optional[Tensor]) -> bool:
 
 
 class _SiLUConv(torch.autograd.Function):
-    """``conv2d(silu(a))`` saving ``a`` only: the activation is recomputed
-    in the backward (one elementwise pass) instead of being stored next to
-    its input. Gradients are those of the plain ops, bit for bit."""
+    """``conv(silu(x))`` with ``x = a`` or ``x = bn(a)``, saving ``a``
+    only: the backward recomputes ``x`` (BatchNorm: its statistics and
+    affine, as the forward) and the activation instead of keeping them.
+    Without a norm the gradients are those of the plain ops, bit for bit."""
 
     @staticmethod
     def forward(ctx, a: Tensor, weight: Tensor, bias: Optional[Tensor],
-                stride: Tuple[int, int], padding: Tuple[int, int],
-                dilation: Tuple[int, int], groups: int) -> Tensor:
-        out = F.conv2d(F.silu(a), weight, bias, stride, padding, dilation,
-                       groups)
-        ctx.save_for_backward(a, weight)
-        ctx.conv = (stride, padding, dilation, groups)
+                bn_weight: Optional[Tensor], bn_bias: Optional[Tensor],
+                conv: nn.Conv2d, bn: Optional[nn.BatchNorm2d]) -> Tensor:
+        x = a if bn is None else bn(a)  # bn updates its running stats
+        out = F.conv2d(F.silu(x), weight, bias, conv.stride, conv.padding,
+                       conv.dilation, conv.groups)
+        stats = None
+        if bn is not None:
+            # what the norm normalised with: batch (recomputed) or running
+            batch = bn.training or bn.running_mean is None
+            stats = (batch, bn.eps, None if batch else
+                     (bn.running_mean.clone(), bn.running_var.clone()))
+        ctx.save_for_backward(a, weight, bn_weight, bn_bias)
+        ctx.conv, ctx.stats = conv, stats
         ctx.bias = None if bias is None else (bias.shape, bias.dtype)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        a, weight = ctx.saved_tensors
-        stride, padding, dilation, groups = ctx.conv
+        a, weight, bn_weight, bn_bias = ctx.saved_tensors
+        conv, stats, need = ctx.conv, ctx.stats, ctx.needs_input_grad
+        x = a
+        if stats is not None:
+            batch, eps, running = stats
+            running = running or (None, None)
+            x, mean, invstd = torch.ops.aten.native_batch_norm(
+                a, bn_weight, bn_bias, *running, batch, 0., eps)
         # under autocast the conv ran in the dtype of its output (= grad's)
         dtype = grad.dtype
         grad_s, grad_w, grad_b = torch.ops.aten.convolution_backward(
-            grad, F.silu(a).to(dtype), weight.to(dtype),
-            None if ctx.bias is None else list(ctx.bias[0]), stride,
-            padding, dilation, False, [0, 0], groups,
-            list(ctx.needs_input_grad[:3]))
+            grad, F.silu(x).to(dtype), weight.to(dtype),
+            None if ctx.bias is None else list(ctx.bias[0]), conv.stride,
+            conv.padding, conv.dilation, False, [0, 0], conv.groups,
+            [need[0] or any(need[3:5]), need[1], need[2]])
+        grad_a = grad_bn_w = grad_bn_b = None
         if grad_s is not None:
-            grad_s = torch.ops.aten.silu_backward(grad_s.to(a.dtype), a)
+            grad_a = torch.ops.aten.silu_backward(grad_s.to(x.dtype), x)
+            if stats is not None:
+                grad_a, grad_bn_w, grad_bn_b = \
+                    torch.ops.aten.native_batch_norm_backward(
+                        grad_a, a, bn_weight, *running, mean, invstd, batch,
+                        eps, [need[0], need[3], need[4]])
         if grad_w is not None:
             grad_w = grad_w.to(weight.dtype)
         if grad_b is not None:
             grad_b = grad_b.to(ctx.bias[1])
-        return grad_s, grad_w, grad_b, None, None, None, None
+        return grad_a, grad_w, grad_b, grad_bn_w, grad_bn_b, None, None
 
 
 class SiLUConv2d(nn.Conv2d):
@@ -122,6 +122,9 @@ class SiLUConv2d(nn.Conv2d):
     In training the activation is not stored: its input is (the SiLU's
     backward needs it), and the conv's backward recomputes it, so an
     inverted-residual block stores each hidden map once instead of twice.
+    ``forward(x, norm)`` takes the BatchNorm before the activation (the
+    post-norm block's, registered where the official keys put it) into the
+    same recomputation: only the norm's input is stored.
 
     Args:
         *args: Those of :class:`torch.nn.Conv2d`.
@@ -134,13 +137,19 @@ class SiLUConv2d(nn.Conv2d):
         super().__init__(*args, **kwargs)
         self.drop = nn.Dropout2d(drop, inplace=True)
 
-    def forward(self, x: Tensor) -> Tensor:
-        if self.drop.p and self.training:
-            return super().forward(self.drop(F.silu(x)))
-        if _saves_for_backward(x, self.weight, self.bias):
-            return _SiLUConv.apply(x, self.weight, self.bias, self.stride,
-                                   self.padding, self.dilation, self.groups)
-        return super().forward(F.silu(x))
+    def forward(self, x: Tensor, norm: Optional[nn.Module] = None) -> Tensor:
+        # other norms (SyncBN, GN) are not recomputed, nor is dropout
+        fused = (norm is None or type(norm) is nn.BatchNorm2d) and not (
+            self.drop.p and self.training)
+        bn_params = (None, None) if norm is None else (norm.weight,
+                                                       norm.bias)
+        if fused and _saves_for_backward(x, self.weight, self.bias,
+                                         *bn_params):
+            return _SiLUConv.apply(x, self.weight, self.bias, *bn_params,
+                                   self, norm)
+        if norm is not None:
+            x = norm(x)
+        return super().forward(self.drop(F.silu(x)))
 
 
 def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
@@ -368,6 +377,7 @@ class InvertedResidual(nn.Module):
             SiLUConv2d(hidden_dim, dim, 1, bias=False, drop=drop),
             _norm(norm_cfg, dim))
         self.drop = nn.Dropout2d(drop, inplace=True)
+        self.post_norm = post_norm
 
     def forward(self, x: Tensor) -> Tensor:
         # oneDNN runs these convs (whose backward is half of a training step)
@@ -376,7 +386,13 @@ class InvertedResidual(nn.Module):
         cpu = x.device.type == 'cpu'
         if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.drop(self.conv3(self.conv2(self.conv1(x))))
+        if self.post_norm:
+            # each norm goes with the activation and conv after it
+            x = self.conv2[0](self.conv1[0](x), self.conv1[1])
+            x = self.conv3[1](self.conv3[0](x, self.conv2[1]))
+        else:
+            x = self.conv3(self.conv2(self.conv1(x)))
+        x = self.drop(x)
         return x.contiguous() if cpu else x
 
 
