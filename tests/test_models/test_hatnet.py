@@ -3,6 +3,7 @@
 Parity tests compare with float64 outputs of the official code stored in
 ``tests/data/hatnet`` (see its README for how they were produced).
 """
+import copy
 import os
 import os.path as osp
 import subprocess
@@ -15,7 +16,8 @@ import torch.nn.functional as F
 import mmhybrid  # noqa: F401
 from mmhybrid.models import HATNet, TransCNN
 from mmhybrid.models.backbones import hatnet as hatnet_module
-from mmhybrid.models.backbones.hatnet import HMHSA, grid_attention
+from mmhybrid.models.backbones.hatnet import (HMHSA, InvertedResidual,
+                                              SiLUConv2d, grid_attention)
 from mmhybrid.models.utils import load_pretrained
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -357,6 +359,163 @@ def test_paper_mode_steps_and_weights():
     assert all(p.grad is not None for p in attn.parameters())
     model = HATNet(arch=TINY, attn_mode='paper')
     model.load_state_dict(HATNet(arch=TINY).state_dict())
+
+
+# ----------------------------------------------- memory-light training ----
+def plain_silu_conv(conv, x):
+    return F.conv2d(F.silu(x), conv.weight, conv.bias, conv.stride,
+                    conv.padding, conv.dilation, conv.groups)
+
+
+def saved_storages(fn):
+    """Run ``fn`` and return the distinct storages autograd saved
+    (``{data_ptr: numel}``)."""
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.numel()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, saved
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(kernel_size=1, bias=False),
+    dict(kernel_size=3, padding=1, groups=6, bias=False),
+    dict(kernel_size=3, stride=2, padding=1, dilation=1)])
+@pytest.mark.parametrize('channels_last', [False, True])
+@pytest.mark.parametrize('norm', [None, 'train', 'eval'])
+def test_silu_conv_gradients_are_the_plain_ones(kwargs, channels_last,
+                                                norm):
+    """float64: SiLUConv2d saves its input (not the activation, nor the
+    BatchNorm's output) and its backward gives the gradients of
+    ``conv2d(silu(bn(x)))``; the BatchNorm updates its statistics once."""
+    torch.manual_seed(0)
+    conv = SiLUConv2d(6, 6, **kwargs).double()
+    bn = None
+    if norm:
+        bn = torch.nn.BatchNorm2d(6).double().train(norm == 'train')
+        torch.nn.init.uniform_(bn.weight, 0.5, 1.5)
+        torch.nn.init.normal_(bn.bias)
+        bn.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 6, 9, 11, dtype=torch.float64)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x.requires_grad_()
+    state = copy.deepcopy(bn.state_dict()) if bn else None
+    out, saved = saved_storages(lambda: conv(x, bn))
+    assert type(out.grad_fn).__name__ == '_SiLUConvBackward'
+    params = [x] + list(conv.parameters())
+    own = {p.data_ptr() for p in params[1:]}
+    if bn:
+        params += list(bn.parameters())
+        own |= {p.data_ptr() for p in bn.parameters()}
+        after = copy.deepcopy(bn.state_dict())
+        bn.load_state_dict(state)
+    assert set(saved) - own == {x.data_ptr()}
+    ref = plain_silu_conv(conv, bn(x) if bn else x)
+    if bn:
+        for k, v in bn.state_dict().items():
+            torch.testing.assert_close(v, after[k], rtol=0, atol=0)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    grad = torch.randn_like(out)
+    torch.testing.assert_close(torch.autograd.grad(out, params, grad),
+                               torch.autograd.grad(ref, params, grad),
+                               rtol=0, atol=0 if bn is None else 1e-12)
+
+
+def test_silu_conv_gradcheck():
+    conv = SiLUConv2d(2, 2, 3, padding=1, groups=2).double()
+    bn = torch.nn.BatchNorm2d(2).double()
+    x = torch.randn(2, 2, 3, 4, dtype=torch.float64)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert torch.autograd.gradcheck(conv, (x, ))
+    assert torch.autograd.gradcheck(lambda x, w, b: conv(x, bn), (
+        x, bn.weight, bn.bias))
+
+
+def test_silu_conv_plain_path_when_not_recorded():
+    """No grad, a traced export or an active Dropout2d: the plain ops."""
+    conv = SiLUConv2d(4, 4, 3, padding=1, drop=0.5)
+    x = torch.randn(1, 4, 6, 6, requires_grad=True)
+    assert conv.eval()(x).grad_fn.name() == '_SiLUConvBackward'
+    with torch.no_grad():
+        assert conv(x).grad_fn is None
+    torch.manual_seed(0)
+    dropped = conv.train()(x)
+    assert dropped.grad_fn.name() != '_SiLUConvBackward'
+    torch.manual_seed(0)
+    ref = torch.nn.Conv2d.forward(conv, F.dropout2d(F.silu(x), 0.5))
+    torch.testing.assert_close(dropped, ref)
+    block = InvertedResidual(4, 8, 3).eval()
+    graph = torch.export.export(block, (x.detach(), )).graph
+    ops = {str(n.target) for n in graph.nodes if n.op == 'call_function'}
+    assert ops <= {'aten.group_norm.default', 'aten.conv2d.default',
+                   'aten.silu.default', 'aten.contiguous.default',
+                   'aten.feature_dropout_.default'}, ops
+
+
+@pytest.mark.parametrize('post_norm', [False, True])
+def test_inverted_residual_stores_each_hidden_map_once(post_norm):
+    """The expanded maps autograd keeps: the two conv outputs (the SiLUs'
+    outputs, and TransCNN's BatchNorm outputs, are recomputed)."""
+    norm = dict(type='BN') if post_norm else hatnet_module.GN1
+    block = InvertedResidual(4, 16, 3, norm_cfg=norm, post_norm=post_norm)
+    x = torch.randn(2, 4, 10, 12, requires_grad=True)
+    _, saved = saved_storages(lambda: block(x))
+    hidden = [n for n in saved.values() if n == 2 * 16 * 10 * 12]
+    assert len(hidden) == 2
+
+
+@pytest.mark.parametrize('cls', [HATNet, TransCNN])
+def test_training_paths_agree(cls):
+    """float64: with_cp and bf16 autocast train through the same
+    functions: with_cp gives the same gradients, autocast those of the
+    plain ops under autocast."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 45, 61, dtype=torch.float64)
+
+    def grads(model, x):
+        sum(o.square().mean() for o in model(x)).backward()
+        return [p.grad for p in model.parameters()]
+
+    model = cls(arch=TINY).double()
+    cp_model = cls(arch=TINY, with_cp=True).double()
+    cp_model.load_state_dict(model.state_dict())
+    torch.testing.assert_close(grads(cp_model, x), grads(model, x),
+                               rtol=1e-10, atol=1e-12)
+    conv = SiLUConv2d(8, 16, 3, padding=1, bias=False)
+    bn = torch.nn.BatchNorm2d(8)
+    y = torch.randn(2, 8, 7, 9, requires_grad=True)
+    for norm in (None, bn):
+        params = (y, conv.weight) + (() if norm is None else (bn.weight, ))
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            out = conv(y, norm)
+            ref = plain_silu_conv(conv, y if norm is None else bn(y))
+        assert out.dtype == torch.bfloat16
+        assert type(out.grad_fn).__name__ == '_SiLUConvBackward'
+        grad = torch.randn_like(out)
+        torch.testing.assert_close(
+            torch.autograd.grad(out, params, grad),
+            torch.autograd.grad(ref, params, grad),
+            **(dict(rtol=0, atol=0) if norm is None else {}))
+
+
+def test_query_chunks_equal_one_call(monkeypatch):
+    """float64: the global step's query chunks (stride-0 keys/values)
+    give the outputs and gradients of one attention call."""
+    attn = HMHSA(16, 8, grid_size=4, ds_ratio=2).double()
+    x = torch.randn(2, 16, 23, 29, dtype=torch.float64, requires_grad=True)
+    results = []
+    for chunk in (10**9, 100):
+        monkeypatch.setattr(HMHSA, 'QUERY_CHUNK', chunk)
+        out = attn(x)
+        grads = torch.autograd.grad(out.square().sum(),
+                                    [x] + list(attn.parameters()))
+        results.append((out, grads))
+    torch.testing.assert_close(results[0], results[1], rtol=0, atol=1e-12)
 
 
 # ------------------------------------------------------- BN, LR decay ----

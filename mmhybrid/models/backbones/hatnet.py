@@ -2,48 +2,28 @@
 """HAT-Net and TransCNN: CNNs with hierarchical multi-head self-attention.
 
 `Vision Transformers with Hierarchical Attention
-<https://arxiv.org/abs/2106.03180>`_ (Liu et al., MIR 2024; v1 of the same
-arXiv entry: "Transformer in Convolutional Neural Networks").
+<https://arxiv.org/abs/2106.03180>`_ (Liu et al., MIR 2024; arXiv v1:
+"Transformer in Convolutional Neural Networks"). Adapted from
+https://github.com/yun-liu/TransCNN: ``HAT_Net.py`` at ``4b2e7bf`` (v2,
+:class:`HATNet`) and ``TransCNN.py`` at ``0bd7463`` (v1, :class:`TransCNN`).
 
-Adapted from https://github.com/yun-liu/TransCNN (= yun-liu/HAT-Net):
-``HAT_Net.py`` at ``4b2e7bf`` (v2, :class:`HATNet`) and ``TransCNN.py`` at
-``0bd7463`` (v1, :class:`TransCNN`, history only); reimplemented, not copied.
-Both share :class:`HMHSA`; they differ in the norm (GroupNorm(1) vs
-BatchNorm), the inverted-residual block (pre-norm vs post-norm), the
-downsampling (a strided conv vs the two-branch TDB) and the variants.
+H-MHSA (:class:`HMHSA`) as the official code computes it: attention inside
+``G x G`` grids of ``qkv(norm(x))``, ``y = grid_norm(x + local)``, then
+every token of ``y`` attends to the ``r x r`` average-pooled map, and the
+output is ``proj(global + y)`` (``G = 1``: global MHSA); ``attn_mode=
+'paper'`` is the paper's multi-step formulation. Each block adds an
+inverted-residual branch. The versions differ in the norm (GroupNorm(1) vs
+BatchNorm), that branch (pre- vs post-norm) and the downsampling (a strided
+conv vs the two-branch TDB).
 
-H-MHSA as the official code computes it (``attn_mode='code'``, the default,
-needed by the released weights): ``qkv(norm(x))`` attends inside
-non-overlapping ``G x G`` grids; ``y = grid_norm(x + local)``; then every
-token of ``y`` (full-resolution queries ``q(y)``) attends to the ``r x r``
-average-pooled, normalised map (``kv(ds_norm(avgpool_r(y)))``); the output is
-``proj(global + y)``. The last stage (``G = 1``) is plain global MHSA.
-``attn_mode='paper'`` is the formulation of the paper (see :class:`HMHSA`).
+Departures from the official code (the reasons: configs/hatnet/README.md):
 
-Border rules (the official code needs inputs that are multiples of 224
-(HAT-Net) or 128 (TransCNN), and even maps for the TDB; here any size >= 1
-works, with outputs of ``ceil(H / stride)``):
-
-- Norms always run on the real map: the GroupNorm statistics never see
-  padding, and nothing is padded before a norm.
-- Grids that do not divide the map: ``qkv`` is zero-padded on the
-  right/bottom to grid multiples and padded keys are masked out of the
-  softmax, so a real token's output depends only on the real tokens of its
-  grid (whatever the padding). Outputs at padded positions are cropped.
-  Every grid holds at least one real token, so no row is fully masked.
-- Pooled keys/values use ``ceil_mode`` average pooling: a partial border cell
-  is the mean of its real pixels (the official ``AvgPool2d`` drops partial
-  cells; it never meets one at the sizes it runs).
-- The TDB's max-pool branch uses ``ceil_mode`` too (max over the real pixels
-  of a partial cell), so both branches give ``ceil(H / 2)``; official crashes
-  on odd maps.
-- Where the official code runs, nothing is padded and every output equals it
-  (up to float rounding; attention runs through
-  :func:`torch.nn.functional.scaled_dot_product_attention`).
-
-The official HAT-Net attention defines ``proj_norm`` but never uses it; it is
-not built here (so DDP needs no ``find_unused_parameters``) and
-:meth:`HATNet.convert_official` drops its tensors, saying so in the log.
+- any input size (official: multiples of 224 / 128): grids padded with
+  masked keys, ceil-mode pooling, norms that never see padding; where the
+  official code runs nothing is padded and the outputs equal it;
+- fused attention, and each SiLU of the inverted-residual branch is
+  recomputed in the backward of the conv after it (:class:`SiLUConv2d`);
+- HAT-Net's unused ``proj_norm`` is not built (the converter drops it).
 """
 import re
 from typing import Dict, Optional, Tuple
@@ -55,6 +35,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..layers.swin import crop, padded_size, traced, window_valid_mask
@@ -67,6 +48,108 @@ GN1 = dict(type='GN', num_groups=1, eps=1e-6)
 
 def _norm(cfg: Dict, channels: int) -> nn.Module:
     return build_norm_layer(cfg, channels)[1]
+
+
+def _saves_for_backward(*tensors: Optional[Tensor]) -> bool:
+    """Whether autograd records this call (and it is not being traced or
+    compiled, where the plain ops export and fuse better)."""
+    return (torch.is_grad_enabled()
+            and any(t is not None and t.requires_grad for t in tensors)
+            and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling())
+
+
+class _SiLUConv(torch.autograd.Function):
+    """``conv(silu(x))`` with ``x = a`` or ``x = bn(a)``, saving ``a``
+    only: the backward recomputes ``x`` (BatchNorm: its statistics and
+    affine, as the forward) and the activation instead of keeping them.
+    Without a norm the gradients are those of the plain ops, bit for bit."""
+
+    @staticmethod
+    def forward(ctx, a: Tensor, weight: Tensor, bias: Optional[Tensor],
+                bn_weight: Optional[Tensor], bn_bias: Optional[Tensor],
+                conv: nn.Conv2d, bn: Optional[nn.BatchNorm2d]) -> Tensor:
+        x = a if bn is None else bn(a)  # bn updates its running stats
+        out = F.conv2d(F.silu(x), weight, bias, conv.stride, conv.padding,
+                       conv.dilation, conv.groups)
+        stats = None
+        if bn is not None:
+            # what the norm normalised with: batch (recomputed) or running
+            batch = bn.training or bn.running_mean is None
+            stats = (batch, bn.eps, None if batch else
+                     (bn.running_mean.clone(), bn.running_var.clone()))
+        ctx.save_for_backward(a, weight, bn_weight, bn_bias)
+        ctx.conv, ctx.stats = conv, stats
+        ctx.bias = None if bias is None else (bias.shape, bias.dtype)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        a, weight, bn_weight, bn_bias = ctx.saved_tensors
+        conv, stats, need = ctx.conv, ctx.stats, ctx.needs_input_grad
+        x = a
+        if stats is not None:
+            batch, eps, running = stats
+            running = running or (None, None)
+            x, mean, invstd = torch.ops.aten.native_batch_norm(
+                a, bn_weight, bn_bias, *running, batch, 0., eps)
+        # under autocast the conv ran in the dtype of its output (= grad's)
+        dtype = grad.dtype
+        grad_s, grad_w, grad_b = torch.ops.aten.convolution_backward(
+            grad, F.silu(x).to(dtype), weight.to(dtype),
+            None if ctx.bias is None else list(ctx.bias[0]), conv.stride,
+            conv.padding, conv.dilation, False, [0, 0], conv.groups,
+            [need[0] or any(need[3:5]), need[1], need[2]])
+        grad_a = grad_bn_w = grad_bn_b = None
+        if grad_s is not None:
+            grad_a = torch.ops.aten.silu_backward(grad_s.to(x.dtype), x)
+            if stats is not None:
+                grad_a, grad_bn_w, grad_bn_b = \
+                    torch.ops.aten.native_batch_norm_backward(
+                        grad_a, a, bn_weight, *running, mean, invstd, batch,
+                        eps, [need[0], need[3], need[4]])
+        if grad_w is not None:
+            grad_w = grad_w.to(weight.dtype)
+        if grad_b is not None:
+            grad_b = grad_b.to(ctx.bias[1])
+        return grad_a, grad_w, grad_b, grad_bn_w, grad_bn_b, None, None
+
+
+class SiLUConv2d(nn.Conv2d):
+    """A ``Conv2d`` of ``SiLU(x)`` (then Dropout2d, if ``drop``).
+
+    In training the activation is not stored: its input is (the SiLU's
+    backward needs it), and the conv's backward recomputes it, so an
+    inverted-residual block stores each hidden map once instead of twice.
+    ``forward(x, norm)`` takes the BatchNorm before the activation (the
+    post-norm block's, registered where the official keys put it) into the
+    same recomputation: only the norm's input is stored.
+
+    Args:
+        *args: Those of :class:`torch.nn.Conv2d`.
+        drop (float): Dropout2d between the activation and the conv
+            (unfused while it is active). Defaults to 0.
+        **kwargs: Those of :class:`torch.nn.Conv2d`.
+    """
+
+    def __init__(self, *args, drop: float = 0., **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.drop = nn.Dropout2d(drop, inplace=True)
+
+    def forward(self, x: Tensor, norm: Optional[nn.Module] = None) -> Tensor:
+        # other norms (SyncBN, GN) are not recomputed, nor is dropout
+        fused = (norm is None or type(norm) is nn.BatchNorm2d) and not (
+            self.drop.p and self.training)
+        bn_params = (None, None) if norm is None else (norm.weight,
+                                                       norm.bias)
+        if fused and _saves_for_backward(x, self.weight, self.bias,
+                                         *bn_params):
+            return _SiLUConv.apply(x, self.weight, self.bias, *bn_params,
+                                   self, norm)
+        if norm is not None:
+            x = norm(x)
+        return super().forward(self.drop(F.silu(x)))
 
 
 def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
@@ -224,25 +307,27 @@ class HMHSA(nn.Module):
         """(B, heads, d, *) maps -> attention output (B, C, N_q)."""
         b, nh, d = q.shape[:3]
         q, k, v = (t.flatten(3).transpose(-2, -1) for t in (q, k, v))
-        n, m = q.shape[2], k.shape[2]
+        n = q.shape[2]
         # SDPA's CPU flash kernel (which stores no attention weights) runs
         # its backward in parallel over batch x heads only: a detection-size
         # map with one head would run on one core, 10x slower than the
         # plain matmuls. Queries are independent, so chunks of them are
-        # folded into the batch, sharing the (small, pooled) keys/values.
+        # folded into the batch, sharing the (small, pooled) keys/values
+        # through stride-0 views (the kernel needs unit strides on the
+        # last dim only; the views are what autograd saves, not copies).
         chunks = (n + self.QUERY_CHUNK - 1) // self.QUERY_CHUNK \
             if q.device.type == 'cpu' and not traced() else 1
         size = -(-n // chunks)
-        if chunks > 1:
-            q = F.pad(q, (0, 0, 0, chunks * size - n)).contiguous().view(
-                b, nh * chunks, size, d)
-            k, v = (t.unsqueeze(2).expand(b, nh, chunks, m, d).reshape(
-                b, nh * chunks, m, d).contiguous() for t in (k, v))
-        else:  # the flash kernel needs contiguous last dims
-            q, k, v = (t.contiguous() for t in (q, k, v))
+        if chunks * size > n:
+            q = F.pad(q, (0, 0, 0, chunks * size - n))
+        q, k, v = (t.contiguous().view(1, b * nh, t.shape[2], d)
+                   for t in (q, k, v))
+        if chunks > 1:  # (chunks, B * heads, size, d)
+            q = q.view(b * nh, chunks, size, d).transpose(0, 1)
+            k, v = (t.expand(chunks, -1, -1, -1) for t in (k, v))
         out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
-        out = out.view(b, nh, chunks * size, d)[:, :, :n]
-        return out.transpose(-2, -1).reshape(b, nh * d, n)
+        out = out.permute(1, 3, 0, 2).reshape(b, nh * d, chunks * size)
+        return out[..., :n]
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
@@ -293,7 +378,9 @@ class InvertedResidual(nn.Module):
 
     ``post_norm=False`` (HAT-Net): norm -> 1x1 -> SiLU -> depthwise kxk ->
     SiLU -> 1x1 -> norm. ``post_norm=True`` (TransCNN): 1x1 -> norm -> SiLU
-    -> depthwise -> norm -> SiLU -> 1x1 -> norm.
+    -> depthwise -> norm -> SiLU -> 1x1 -> norm. Each SiLU belongs to the
+    conv after it (:class:`SiLUConv2d`), which keeps the official keys
+    (``conv{1,2,3}.{0,1}``).
 
     Args:
         dim (int): Input and output channels.
@@ -313,21 +400,20 @@ class InvertedResidual(nn.Module):
                  post_norm: bool = False) -> None:
         super().__init__()
         pw1 = nn.Conv2d(dim, hidden_dim, 1, bias=False)
-        dw = nn.Conv2d(hidden_dim, hidden_dim, kernel_size,
-                       padding=(kernel_size - 1) // 2, groups=hidden_dim,
-                       bias=False)
+        dw = SiLUConv2d(hidden_dim, hidden_dim, kernel_size,
+                        padding=(kernel_size - 1) // 2, groups=hidden_dim,
+                        bias=False)
         if post_norm:
-            self.conv1 = nn.Sequential(pw1, _norm(norm_cfg, hidden_dim),
-                                       nn.SiLU(inplace=True))
-            self.conv2 = nn.Sequential(dw, _norm(norm_cfg, hidden_dim),
-                                       nn.SiLU(inplace=True))
+            self.conv1 = nn.Sequential(pw1, _norm(norm_cfg, hidden_dim))
+            self.conv2 = nn.Sequential(dw, _norm(norm_cfg, hidden_dim))
         else:
-            self.conv1 = nn.Sequential(_norm(norm_cfg, dim), pw1,
-                                       nn.SiLU(inplace=True))
-            self.conv2 = nn.Sequential(dw, nn.SiLU(inplace=True))
+            self.conv1 = nn.Sequential(_norm(norm_cfg, dim), pw1)
+            self.conv2 = nn.Sequential(dw)
         self.conv3 = nn.Sequential(
-            nn.Conv2d(hidden_dim, dim, 1, bias=False), _norm(norm_cfg, dim))
+            SiLUConv2d(hidden_dim, dim, 1, bias=False, drop=drop),
+            _norm(norm_cfg, dim))
         self.drop = nn.Dropout2d(drop, inplace=True)
+        self.post_norm = post_norm
 
     def forward(self, x: Tensor) -> Tensor:
         # oneDNN runs these convs (whose backward is half of a training step)
@@ -336,7 +422,13 @@ class InvertedResidual(nn.Module):
         cpu = x.device.type == 'cpu'
         if cpu:
             x = x.contiguous(memory_format=torch.channels_last)
-        x = self.drop(self.conv3(self.drop(self.conv2(self.conv1(x)))))
+        if self.post_norm:
+            # each norm goes with the activation and conv after it
+            x = self.conv2[0](self.conv1[0](x), self.conv1[1])
+            x = self.conv3[1](self.conv3[0](x, self.conv2[1]))
+        else:
+            x = self.conv3(self.conv2(self.conv1(x)))
+        x = self.drop(x)
         return x.contiguous() if cpu else x
 
 
