@@ -34,6 +34,7 @@ from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
@@ -44,6 +45,187 @@ from .base_backbone import BaseBackbone, Stage
 #: Names of the three relative tables (no weight decay in the configs).
 TABLES = ('relative_position_bias_table', 'dynamic_scale_table',
           'outer_bias_table')
+
+
+def limited_weights(q: Tensor, k: Tensor, scale: Union[Tensor, float],
+                    inner: Optional[Tensor], outer: Optional[Tensor],
+                    mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    """The weights of self-limited attention, written out.
+
+    Args:
+        q, k (Tensor): ``(B*nW, heads, N, d)`` queries and keys.
+        scale (Tensor | float): ``(heads, N, N)`` dynamic scale, or the fixed
+            scale (applied to ``q``, as SDPA does).
+        inner, outer (Tensor, optional): ``(heads, N, N)`` biases inside and
+            after the softmax.
+        mask (Tensor, optional): ``(nW, N, N)`` additive 0/-inf mask.
+
+    Returns:
+        tuple: The logits before scale and biases ``S = Q K^T``, the softmax
+        ``P`` and the final weights ``W = P + B_out`` (0 on masked pairs),
+        each ``(B*nW, heads, N, N)``.
+    """
+    fixed = not isinstance(scale, Tensor)
+    if fixed:
+        q = q * scale
+    s = q @ k.transpose(-2, -1)
+    bw, nh, n, _ = s.shape
+    if fixed:
+        logits = s if inner is None else s + inner
+    elif inner is not None:
+        logits = torch.addcmul(inner, s, scale)
+    else:
+        logits = s * scale
+    nw = 1 if mask is None else mask.shape[0]
+    logits = logits.view(-1, nw, nh, n, n)
+    if mask is not None:  # in place: nothing saved the logits
+        logits = logits.add_(mask.unsqueeze(1))
+    p = logits.softmax(-1)
+    w = p
+    if outer is not None:
+        w = p + outer
+        if mask is not None:  # no outer bias across masked pairs
+            w = w.masked_fill_(mask.unsqueeze(1) != 0, 0.)
+    return s, p.view(s.shape), w.view(s.shape)
+
+
+def recompute_in_backward(*tensors) -> bool:
+    """Whether autograd records a graph through ``tensors`` that a custom
+    Function may take part in: not in eval/no-grad, tracing or export,
+    whose graphs keep the plain ops."""
+    return (torch.is_grad_enabled()
+            and any(isinstance(t, Tensor) and t.requires_grad
+                    for t in tensors)
+            and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling())
+
+
+def autocast_like_forward(x: Tensor) -> torch.autocast:
+    """The autocast state of this forward (on ``x``'s device), for a custom
+    Function to recompute in backward exactly as it computed."""
+    device = x.device.type
+    return torch.autocast(device, torch.get_autocast_dtype(device),
+                          torch.is_autocast_enabled(device))
+
+
+def _sum_to_table(x: Tensor, heads: int) -> Tensor:
+    """Sum a ``(B*nW, heads, N, N)`` gradient over the windows."""
+    return x.view(-1, heads, *x.shape[-2:]).sum(0)
+
+
+class LimitedAttentionFunction(torch.autograd.Function):
+    """``W V`` with ``W`` from :func:`limited_weights`, keeping only ``Q``,
+    ``K``, ``V`` and the tables for backward (autograd would keep ``S``,
+    the logits, ``P`` and ``W``: four tensors of ``(B*nW, heads, N, N)``,
+    the largest saved activations of a block); ``S``, ``P`` and ``W`` are
+    recomputed (one extra ``Q K^T``)."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor,
+                scale: Union[Tensor, float], inner: Optional[Tensor],
+                outer: Optional[Tensor], mask: Optional[Tensor]) -> Tensor:
+        ctx.autocast = autocast_like_forward(q)
+        ctx.fixed_scale = None if isinstance(scale, Tensor) else scale
+        ctx.save_for_backward(q, k, v, None if ctx.fixed_scale else scale,
+                              inner, outer, mask)
+        return limited_weights(q, k, scale, inner, outer, mask)[2] @ v
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        q, k, v, scale, inner, outer, mask = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        fixed = ctx.fixed_scale is not None
+        if fixed:
+            scale = ctx.fixed_scale
+        with ctx.autocast:
+            s, p, w = limited_weights(q, k, scale, inner, outer, mask)
+            grad_v = w.transpose(-2, -1) @ grad if needs[2] else None
+            del w
+            grad_w = (grad @ v.transpose(-2, -1)).to(p.dtype)
+        nh = q.shape[1]
+        if mask is not None:  # masked pairs: W = 0, whatever the outer bias
+            grad_w = grad_w.view(-1, mask.shape[0], *grad_w.shape[1:])
+            grad_w.masked_fill_(mask.unsqueeze(1) != 0, 0.)
+            grad_w = grad_w.view(p.shape)
+        grad_outer = _sum_to_table(grad_w, nh) if needs[5] else None
+        # softmax backward, in place: dL = P * (dW - sum(dW * P))
+        grad_logits = grad_w.sub_((grad_w * p).sum(-1, keepdim=True))
+        grad_logits = grad_logits.mul_(p)
+        del p
+        grad_inner = _sum_to_table(grad_logits, nh) if needs[4] else None
+        grad_scale = None
+        if not fixed and needs[3]:
+            grad_scale = _sum_to_table(s.mul_(grad_logits), nh)
+        del s
+        grad_s = grad_logits.mul_(scale) if not fixed else grad_logits
+        with ctx.autocast:
+            grad_q = grad_k = None
+            if needs[0]:
+                grad_q = grad_s @ k
+                if fixed:
+                    grad_q = grad_q * scale
+            if needs[1]:
+                grad_k = grad_s.transpose(-2, -1) @ (q * scale if fixed
+                                                     else q)
+        return grad_q, grad_k, grad_v, grad_scale, grad_inner, \
+            grad_outer, None
+
+
+class GeluLinearFunction(torch.autograd.Function):
+    """``F.linear(F.gelu(h), weight, bias)`` keeping ``h`` (GELU's backward
+    needs it anyway) but not the GELU output, which the backward recomputes
+    (an FFN block's largest saved activation: ``mlp_ratio`` x tokens)."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor,
+                bias: Optional[Tensor]) -> Tensor:
+        ctx.autocast = autocast_like_forward(h)
+        ctx.save_for_backward(h, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(F.gelu(h), weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        h, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        with ctx.autocast:
+            a = F.gelu(h)
+            grad_a = (grad @ weight).to(h.dtype) if needs[0] else None
+            grad_w = grad.reshape(-1, grad.shape[-1]).t() @ \
+                a.reshape(-1, a.shape[-1]) if needs[1] else None
+        del a
+        grad_b = grad.reshape(-1, grad.shape[-1]).sum(0) \
+            if ctx.has_bias and needs[2] else None
+        grad_h = torch.ops.aten.gelu_backward(grad_a, h) \
+            if needs[0] else None
+        return grad_h, grad_w, grad_b
+
+
+class GeluFFN(FFN):
+    """mmcv's two-layer GELU FFN (same layers and keys, no residual) whose
+    training graph keeps the hidden activation once
+    (:class:`GeluLinearFunction`).
+
+    Args:
+        embed_dims (int): Input and output channels.
+        feedforward_channels (int): Hidden channels.
+        ffn_drop (float): Dropout after each layer. Defaults to 0.
+    """
+
+    def __init__(self, embed_dims: int, feedforward_channels: int,
+                 ffn_drop: float = 0.) -> None:
+        super().__init__(embed_dims, feedforward_channels, num_fcs=2,
+                         act_cfg=dict(type='GELU'), ffn_drop=ffn_drop,
+                         add_identity=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        (fc1, _, drop), fc2 = self.layers[:2]
+        if (self.training and drop.p) or \
+                not recompute_in_backward(x, fc2.weight):
+            return super().forward(x)
+        return GeluLinearFunction.apply(fc1(x), fc2.weight, fc2.bias)
 
 
 class LSLA(nn.Module):
@@ -170,29 +352,15 @@ class LSLA(nn.Module):
         Returns:
             Tensor: ``(B*nW, heads, N, N)``.
         """
-        bw, nh, n, _ = q.shape
-        nw = 1 if mask is None else mask.shape[0]
-        bias = self._table('relative_position_bias_table')
-        if mask is not None:
-            mask = mask.unsqueeze(1)
-            bias = mask if bias is None else bias + mask
-        ds = self._table('dynamic_scale_table')
-        if ds is None:
-            q = q * self.scale
-        logits = (q @ k.transpose(-2, -1)).view(-1, nw, nh, n, n)
-        if ds is not None and bias is not None:
-            logits = torch.addcmul(bias, logits, ds)
-        elif ds is not None:
-            logits = logits * ds
-        elif bias is not None:
-            logits = logits + bias
-        attn = logits.softmax(-1)
-        outer = self._table('outer_bias_table')
-        if outer is not None:
-            if mask is not None:  # no outer bias across masked pairs
-                outer = torch.where(mask == 0, outer, 0.)
-            attn = attn + outer
-        return attn.view(bw, nh, n, n)
+        return limited_weights(q, k, *self._tables(), mask)[2]
+
+    def _tables(self) -> Tuple[Union[Tensor, float], Optional[Tensor],
+                               Optional[Tensor]]:
+        """Scale (the dynamic one or ``d^-0.5``), inner and outer bias."""
+        scale = self._table('dynamic_scale_table')
+        return (self.scale if scale is None else scale,
+                self._table('relative_position_bias_table'),
+                self._table('outer_bias_table'))
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor,
                mask: Optional[Tensor]) -> Tensor:
@@ -213,7 +381,11 @@ class LSLA(nn.Module):
                 bias = bias.to(q.dtype)
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=p, scale=self.scale)
-        attn = self.attention_weights(q, k, mask)
+        tables = self._tables()
+        if not p and recompute_in_backward(q, k, v, *tables):
+            # training: the weights are recomputed in backward, not kept
+            return LimitedAttentionFunction.apply(q, k, v, *tables, mask)
+        attn = limited_weights(q, k, *tables, mask)[2]
         if p:
             attn = F.dropout(attn, p)
         return attn @ v
@@ -299,9 +471,8 @@ class LSLABlock(nn.Module):
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0. \
             else nn.Identity()
         self.norm2 = nn.LayerNorm(embed_dims)
-        self.ffn = FFN(embed_dims, int(embed_dims * mlp_ratio), num_fcs=2,
-                       act_cfg=dict(type='GELU'), ffn_drop=drop_rate,
-                       add_identity=False)
+        self.ffn = GeluFFN(embed_dims, int(embed_dims * mlp_ratio),
+                           drop_rate)
 
     def forward(self, x: Tensor, shift: int,
                 mask: Optional[Tensor]) -> Tensor:
