@@ -24,8 +24,9 @@ padding) get logit ``-inf`` and no outer bias. The choices, the budget
 (18.9M / 3.5G) and why ``'t'`` is Swin-T's layout with MLP ratio 3 are in
 ``configs/lsla/README.md``.
 """
+import contextlib
 import re
-from typing import Dict, Optional, Tuple, Union
+from typing import ContextManager, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -100,10 +101,12 @@ def recompute_in_backward(*tensors) -> bool:
             and not torch.compiler.is_compiling())
 
 
-def autocast_like_forward(x: Tensor) -> torch.autocast:
+def autocast_like_forward(x: Tensor) -> ContextManager:
     """The autocast state of this forward (on ``x``'s device), for a custom
     Function to recompute in backward exactly as it computed."""
     device = x.device.type
+    if not torch.amp.is_autocast_available(device):  # e.g. meta
+        return contextlib.nullcontext()
     return torch.autocast(device, torch.get_autocast_dtype(device),
                           torch.is_autocast_enabled(device))
 
@@ -113,12 +116,20 @@ def _sum_to_table(x: Tensor, heads: int) -> Tensor:
     return x.view(-1, heads, *x.shape[-2:]).sum(0)
 
 
+def _contiguous(q: Tensor, k: Tensor,
+                v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Contiguous copies of head-split views, made once (each matmul would
+    copy them again); ``v`` shares ``k``'s when they are one tensor."""
+    k_ = k.contiguous()
+    return q.contiguous(), k_, k_ if v is k else v.contiguous()
+
+
 class LimitedAttentionFunction(torch.autograd.Function):
     """``W V`` with ``W`` from :func:`limited_weights`, keeping only ``Q``,
-    ``K``, ``V`` and the tables for backward (autograd would keep ``S``,
-    the logits, ``P`` and ``W``: four tensors of ``(B*nW, heads, N, N)``,
-    the largest saved activations of a block); ``S``, ``P`` and ``W`` are
-    recomputed (one extra ``Q K^T``)."""
+    ``K``, ``V`` (views of tensors saved anyway) and the tables for
+    backward. Autograd would keep ``S``, ``P``, ``W`` and copies of ``Q``,
+    ``K``, ``V``: a block's largest saved activations. The backward
+    recomputes ``S``, ``P`` and ``W`` (one extra ``Q K^T``)."""
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor,
@@ -128,12 +139,14 @@ class LimitedAttentionFunction(torch.autograd.Function):
         ctx.fixed_scale = None if isinstance(scale, Tensor) else scale
         ctx.save_for_backward(q, k, v, None if ctx.fixed_scale else scale,
                               inner, outer, mask)
+        q, k, v = _contiguous(q, k, v)
         return limited_weights(q, k, scale, inner, outer, mask)[2] @ v
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
         q, k, v, scale, inner, outer, mask = ctx.saved_tensors
+        q, k, v = _contiguous(q, k, v)
         needs = ctx.needs_input_grad
         fixed = ctx.fixed_scale is not None
         if fixed:
@@ -149,10 +162,8 @@ class LimitedAttentionFunction(torch.autograd.Function):
             grad_w.masked_fill_(mask.unsqueeze(1) != 0, 0.)
             grad_w = grad_w.view(p.shape)
         grad_outer = _sum_to_table(grad_w, nh) if needs[5] else None
-        # softmax backward, in place: dL = P * (dW - sum(dW * P))
-        grad_logits = grad_w.sub_((grad_w * p).sum(-1, keepdim=True))
-        grad_logits = grad_logits.mul_(p)
-        del p
+        grad_logits = torch._softmax_backward_data(grad_w, p, -1, p.dtype)
+        del p, grad_w
         grad_inner = _sum_to_table(grad_logits, nh) if needs[4] else None
         grad_scale = None
         if not fixed and needs[3]:
