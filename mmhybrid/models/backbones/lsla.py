@@ -71,22 +71,21 @@ def limited_weights(q: Tensor, k: Tensor, scale: Union[Tensor, float],
         q = q * scale
     s = q @ k.transpose(-2, -1)
     bw, nh, n, _ = s.shape
+    nw = 1
+    if mask is not None:  # the biases per window, (nW, heads, N, N)
+        nw, mask = mask.shape[0], mask.unsqueeze(1)
+        inner = mask if inner is None else inner + mask
+        if outer is not None:  # no outer bias across masked pairs
+            outer = torch.where(mask == 0, outer, 0.)
+    logits = s.view(-1, nw, nh, n, n)
     if fixed:
-        logits = s if inner is None else s + inner
+        logits = logits if inner is None else logits + inner
     elif inner is not None:
-        logits = torch.addcmul(inner, s, scale)
+        logits = torch.addcmul(inner, logits, scale)
     else:
-        logits = s * scale
-    nw = 1 if mask is None else mask.shape[0]
-    logits = logits.view(-1, nw, nh, n, n)
-    if mask is not None:  # in place: nothing saved the logits
-        logits = logits.add_(mask.unsqueeze(1))
+        logits = logits * scale
     p = logits.softmax(-1)
-    w = p
-    if outer is not None:
-        w = p + outer
-        if mask is not None:  # no outer bias across masked pairs
-            w = w.masked_fill_(mask.unsqueeze(1) != 0, 0.)
+    w = p if outer is None else p + outer
     return s, p.view(s.shape), w.view(s.shape)
 
 
@@ -156,14 +155,18 @@ class LimitedAttentionFunction(torch.autograd.Function):
             grad_v = w.transpose(-2, -1) @ grad if needs[2] else None
             del w
             grad_w = (grad @ v.transpose(-2, -1)).to(p.dtype)
-        nh = q.shape[1]
-        if mask is not None:  # masked pairs: W = 0, whatever the outer bias
-            grad_w = grad_w.view(-1, mask.shape[0], *grad_w.shape[1:])
-            grad_w.masked_fill_(mask.unsqueeze(1) != 0, 0.)
-            grad_w = grad_w.view(p.shape)
-        grad_outer = _sum_to_table(grad_w, nh) if needs[5] else None
+        grad_outer = None
+        if needs[5]:  # summed over the batch, masked, over the windows
+            nw = 1 if mask is None else mask.shape[0]
+            grad_outer = grad_w.view(-1, nw, *grad_w.shape[1:]).sum(0)
+            if mask is not None:
+                grad_outer = torch.where(mask.unsqueeze(1) == 0,
+                                         grad_outer, 0.)
+            grad_outer = grad_outer.sum(0)
+        # masked pairs: P = 0, so no gradient to the logits or inner bias
         grad_logits = torch._softmax_backward_data(grad_w, p, -1, p.dtype)
         del p, grad_w
+        nh = q.shape[1]
         grad_inner = _sum_to_table(grad_logits, nh) if needs[4] else None
         grad_scale = None
         if not fixed and needs[3]:
@@ -343,12 +346,14 @@ class LSLA(nn.Module):
 
     def qkv(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Queries, keys and values ``(B*nW, heads, N, d)`` of windows
-        ``(B*nW, N, C)``."""
+        ``(B*nW, N, C)``: views of ``x``, or contiguous projections (made
+        once here, the copy replaces the projection's output in memory;
+        every matmul would copy the view again)."""
         xh = self._split_heads(x)
         proj = iter(self.in_proj(x).split(self.embed_dims, -1)) \
             if self.in_proj is not None else None
         return tuple(
-            xh if c == 'x' else self._split_heads(next(proj))
+            xh if c == 'x' else self._split_heads(next(proj)).contiguous()
             for c in self.attn_mode)
 
     def attention_weights(self, q: Tensor, k: Tensor,
@@ -487,8 +492,18 @@ class LSLABlock(nn.Module):
 
     def forward(self, x: Tensor, shift: int,
                 mask: Optional[Tensor]) -> Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), shift, mask))
-        return x + self.drop_path(self.ffn(self.norm2(x)))
+        x = self.residual(x, self.attn(self.norm1(x), shift, mask))
+        return self.residual(x, self.ffn(self.norm2(x)))
+
+    def residual(self, x: Tensor, y: Tensor) -> Tensor:
+        """``x + DropPath(y)`` in one op (mmcv's ``drop_path`` takes two
+        more passes over ``y``), with the same random draw."""
+        if not self.training or not isinstance(self.drop_path, DropPath):
+            return x + y
+        keep = 1 - self.drop_path.drop_prob
+        shape = (y.shape[0], ) + (1, ) * (y.ndim - 1)
+        scale = (keep + torch.rand(shape, dtype=y.dtype, device=y.device))
+        return torch.addcmul(x, y, scale.floor_().div_(keep))
 
 
 @MODELS.register_module()
