@@ -321,7 +321,7 @@ for _model in HMHSA_CHECKPOINTS:
 MODEL_CONFIGS = [
     p for p in CONFIGS
     if any(p.startswith(f'configs/{m}/') for m in MODEL_SPECS)
-    and p not in CLS_CONFIGS]
+    and p not in CLS_CONFIGS and '_in1k' not in p]  # in1k: test_classifiers
 
 
 def _alternatives(words) -> str:

@@ -1,8 +1,8 @@
-from .hooks import MainProcessLoggerHook
+from .hooks import CheckpointLoadHook, MainProcessLoggerHook
 from .model_wrappers import CPUDistributedDataParallel
 from .optimizers import CPUBF16OptimWrapper, LayerDecayOptimWrapperConstructor
 
 __all__ = [
-    'CPUBF16OptimWrapper', 'CPUDistributedDataParallel',
+    'CheckpointLoadHook', 'CPUBF16OptimWrapper', 'CPUDistributedDataParallel',
     'LayerDecayOptimWrapperConstructor', 'MainProcessLoggerHook'
 ]

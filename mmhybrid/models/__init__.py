@@ -1,7 +1,8 @@
 """Importing this package registers every mmhybrid model in MODELS.
 
 Backbones need only torch and mmengine; the necks and heads that extend
-mmdet's FPN and mmseg's UPerHead are registered when those are installed.
+mmdet's FPN, mmseg's UPerHead and mmpretrain's LinearClsHead are registered
+when those are installed.
 """
 import importlib
 import importlib.util
@@ -30,3 +31,5 @@ if _importable('mmdet'):
     from .necks import *  # noqa: F401,F403
 if _importable('mmseg'):
     from .decode_heads import *  # noqa: F401,F403
+if _importable('mmpretrain'):
+    from .cls_heads import *  # noqa: F401,F403

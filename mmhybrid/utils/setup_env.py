@@ -26,7 +26,20 @@ def load_config(args: Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
+    add_checkpoint_load_hook(cfg)
     return cfg
+
+
+def add_checkpoint_load_hook(cfg: Config) -> None:
+    """Add :class:`~mmhybrid.engine.CheckpointLoadHook` to the config's
+    ``custom_hooks`` unless it has one: whole-model checkpoints in official
+    layouts load, the log reports ``loaded N/M tensors`` and the run stops
+    when less than ``min_match`` of the model loads."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(str(h.get('type', '')).endswith('CheckpointLoadHook')
+               for h in hooks):
+        hooks.append(dict(type='mmhybrid.CheckpointLoadHook'))
+    cfg.custom_hooks = hooks
 
 
 def parse_arch_arg(arch: str) -> Any:

@@ -19,13 +19,16 @@ colours, with occlusions, on textured backgrounds.
 - ImageNet-style classification folders (``make_cls_folder``):
   ``{train,val}/<class>/*.jpg``, what mmpretrain's ``CustomDataset`` reads
   (e.g. Mini-ImageNet, IP102); class ``c`` is a shape in a colour of its own.
+- The ImageNet-1k layout (``make_imagenet``): ``train/<wnid>/*.JPEG``,
+  ``val/*.JPEG`` and ``meta/{train,val}.txt``, what mmpretrain's
+  ``ImageNet`` dataset and the ``*_in1k.py`` configs read.
 
 Make them with ``python tools/misc/make_toy_data.py data/``.
 """
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -131,8 +134,9 @@ def make_coco(root: str, num_train: int = 64, num_val: int = 16,
                 bbox = [x0, y0, float(xs.max()) + 1 - x0,
                         float(ys.max()) + 1 - y0]
                 annotations.append(dict(
-                    id=ann_id, image_id=i + 1, category_id=cat_id[obj['shape']],
-                    segmentation=segm, area=area, bbox=bbox, iscrowd=0))
+                    id=ann_id, image_id=i + 1,
+                    category_id=cat_id[obj['shape']], segmentation=segm,
+                    area=area, bbox=bbox, iscrowd=0))
                 ann_id += 1
         with open(osp.join(root, 'annotations',
                            f'instances_{split}2017.json'), 'w') as f:
@@ -175,6 +179,18 @@ def make_ade(root: str, num_train: int = 64, num_val: int = 16,
             cv2.imwrite(osp.join(ann_dir, f'{name}.png'), label)
 
 
+def _class_image(rng: np.random.Generator, c: int, colour: np.ndarray,
+                 h: int, w: int) -> np.ndarray:
+    """One image of class ``c``: a big ``SHAPES[c % 3]`` in a colour near
+    ``colour`` on a textured background."""
+    img = _texture(rng, h, w)
+    poly = _polygon(rng, SHAPES[c % len(SHAPES)], h, w)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+    img[mask.astype(bool)] = np.clip(colour + rng.normal(0, 15, 3), 0, 255)
+    return img.astype(np.uint8)
+
+
 def make_cls_folder(root: str, num_classes: int = 4,
                     num_train: int = 4, num_val: int = 2,
                     size: Tuple[int, int] = (64, 64), seed: int = 2) -> None:
@@ -190,20 +206,66 @@ def make_cls_folder(root: str, num_classes: int = 4,
             out = osp.join(root, split, f'class_{c:03d}')
             os.makedirs(out, exist_ok=True)
             for i in range(num):
-                img = _texture(rng, h, w)
-                poly = _polygon(rng, SHAPES[c % len(SHAPES)], h, w)
-                mask = np.zeros((h, w), np.uint8)
-                cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
-                colour = np.clip(colours[c] + rng.normal(0, 15, 3), 0, 255)
-                img[mask.astype(bool)] = colour
                 cv2.imwrite(osp.join(out, f'{i:06d}.jpg'),
-                            img.astype(np.uint8))
+                            _class_image(rng, c, colours[c], h, w))
+
+
+def make_imagenet(root: str, num_classes: int = 4, num_train: int = 4,
+                  num_val: int = 2, size: Tuple[int, int] = (64, 64),
+                  seed: int = 3,
+                  val_images: Optional[Sequence[Tuple[np.ndarray, int]]] = None
+                  ) -> None:
+    """Write the ImageNet-1k layout that mmpretrain's ``ImageNet`` dataset
+    (``split='train'`` / ``'val'``) and the shipped in1k configs read:
+    ``train/<wnid>/<wnid>_<i>.JPEG``, ``val/ILSVRC2012_val_<i>.JPEG`` and
+    ``meta/{train,val}.txt`` (``<path> <label>`` lines). Labels index
+    ImageNet-1k's 1000 classes; the first ``num_classes`` are used, each a
+    shape in a colour of its own.
+
+    Args:
+        val_images (Sequence[tuple], optional): ``(BGR uint8 image, label)``
+            pairs to use as the validation set instead of generated ones,
+            written losslessly (PNG data, so that their pixels are exactly
+            what a test compares). Defaults to None.
+    """
+    rng = np.random.default_rng(seed)
+    colours = rng.uniform(30, 225, (num_classes, 3))
+    h, w = size
+    lines = []
+    for c in range(num_classes):
+        wnid = f'n{c:08d}'
+        os.makedirs(osp.join(root, 'train', wnid), exist_ok=True)
+        for i in range(num_train):
+            name = f'{wnid}/{wnid}_{i}.JPEG'
+            cv2.imwrite(osp.join(root, 'train', name),
+                        _class_image(rng, c, colours[c], h, w),
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            lines.append(f'{name} {c}')
+    if val_images is None:
+        val_images = [(_class_image(rng, c, colours[c], h, w), c)
+                      for c in range(num_classes) for _ in range(num_val)]
+    os.makedirs(osp.join(root, 'val'), exist_ok=True)
+    os.makedirs(osp.join(root, 'meta'), exist_ok=True)
+    val_lines = []
+    for i, (img, label) in enumerate(val_images, 1):
+        name = f'ILSVRC2012_val_{i:08d}.JPEG'
+        ok, data = cv2.imencode('.png', img)
+        assert ok
+        with open(osp.join(root, 'val', name), 'wb') as f:
+            f.write(data.tobytes())
+        val_lines.append(f'{name} {label}')
+    for split, rows in (('train', lines), ('val', val_lines)):
+        with open(osp.join(root, 'meta', f'{split}.txt'), 'w') as f:
+            f.write('\n'.join(rows) + '\n')
 
 
 def make_toy_data(out_dir: str, **kwargs) -> Dict[str, str]:
-    """Write both sets under ``out_dir``; return their roots."""
+    """Write the COCO, ADE20K and ImageNet sets under ``out_dir``; return
+    their roots."""
     roots = dict(coco=osp.join(out_dir, 'toy_coco'),
-                 ade=osp.join(out_dir, 'toy_ade'))
+                 ade=osp.join(out_dir, 'toy_ade'),
+                 imagenet=osp.join(out_dir, 'toy_imagenet'))
     make_coco(roots['coco'], **kwargs)
     make_ade(roots['ade'], **kwargs)
+    make_imagenet(roots['imagenet'], seed=kwargs.get('seed', 0) + 3)
     return roots

@@ -164,12 +164,14 @@ def zoo_archs(cls) -> List[Optional[str]]:
 
 
 def registered_backbones() -> List[Tuple[str, type]]:
-    """(name, class) of every concrete backbone in mmhybrid's registry."""
+    """(name, class) of every concrete backbone mmhybrid ships (a backbone a
+    test or user registers into the node elsewhere is left out)."""
     import mmhybrid  # noqa: F401  (registers the backbones)
     from mmhybrid.models.backbones import BaseBackbone
     from mmhybrid.registry import MODELS
     return sorted((name, cls) for name, cls in MODELS.module_dict.items()
                   if isinstance(cls, type) and issubclass(cls, BaseBackbone)
+                  and cls.__module__.startswith('mmhybrid.')
                   and not inspect.isabstract(cls))
 
 

@@ -1,6 +1,6 @@
-"""Write the toy COCO- and ADE20K-layout datasets (see mmhybrid.utils.toy_data).
+"""Write the toy COCO, ADE20K and ImageNet sets (see mmhybrid.utils.toy_data).
 
-    python tools/misc/make_toy_data.py data/   # -> data/toy_coco, data/toy_ade
+    python tools/misc/make_toy_data.py data/   # data/toy_{coco,ade,imagenet}
 """
 import argparse
 

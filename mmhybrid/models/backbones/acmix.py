@@ -96,8 +96,9 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import (PatchMerging, SwinStagesMixin,
-                           relative_position_index, resize_relative_table)
+from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
+                           padded_size, relative_position_index,
+                           resize_relative_table, traced)
 from .base_backbone import BaseBackbone, Stage
 
 # --------------------------------------------------------------- helpers ----
@@ -409,6 +410,8 @@ class ResNetACmix(BaseBackbone):
             ``norm_eval``, ``with_cp``, ``init_cfg`` and ``pretrained`` of
             :class:`BaseBackbone`.
     """
+    #: The official classifier is ``fc``.
+    official_head = 'fc.'
     arch_zoo = {
         '26': dict(depths=[1, 2, 4, 1], base_channels=64),
         '38': dict(depths=[2, 3, 5, 2], base_channels=64),
@@ -576,20 +579,20 @@ class WindowACmix(nn.Module):
         """
         b, h, w, c = x.shape
         ws, nh, hd = self.window_size, self.num_heads, self.head_dim
-        pad_b, pad_r = (-h) % ws, (-w) % ws
-        if pad_b or pad_r:
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        hp, wp = padded_size(h, ws), padded_size(w, ws)
+        padded = traced() or (hp, wp) != (h, w)
+        if padded:
+            x = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
         if shift:
             x = torch.roll(x, (-shift, -shift), (1, 2))
-        hp, wp = h + pad_b, w + pad_r
         qkv = self.qkv(x)
         # conv path input, channels-last: channel d * 9 + j
         f = qkv.view(b, hp, wp, 3 * nh, hd).transpose(-1, -2)
         f = F.linear(f, self.fc.weight.view(9, 3 * nh), self.fc.bias)
         f = f.reshape(b, hp, wp, 9 * hd)
-        if pad_b or pad_r:  # padded tokens are zeros, like dep_conv's padding
-            valid = x.new_zeros(hp, wp, 1, dtype=torch.bool)
-            valid[:h, :w] = True
+        if padded:  # padded tokens are zeros, like dep_conv's padding
+            valid = (torch.arange(hp, device=x.device) < h)[:, None, None] \
+                & (torch.arange(wp, device=x.device) < w)[:, None]
             if shift:
                 valid = torch.roll(valid, (-shift, -shift), (0, 1))
             f = f * valid
@@ -598,8 +601,10 @@ class WindowACmix(nn.Module):
         # attention path: Swin W-MSA on the same (padded, shifted) map
         nw = (hp // ws) * (wp // ws)
         n = ws * ws
-        qkv = qkv.view(b, hp // ws, ws, wp // ws, ws, 3, nh, hd)
-        qkv = qkv.permute(5, 0, 1, 3, 6, 2, 4, 7).reshape(3, b * nw, nh, n, hd)
+        # (B, hp/M, wp/M, 3, heads, d, M, M): unfold, see layers/swin.py
+        qkv = qkv.view(b, hp, wp, 3, nh, hd).unfold(1, ws, ws)
+        qkv = qkv.unfold(2, ws, ws).permute(3, 0, 1, 2, 4, 6, 7, 5)
+        qkv = qkv.reshape(3, b * nw, nh, n, hd)
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
         attn = q @ k.transpose(-2, -1)
         bias = self.relative_position_bias_table[
@@ -617,8 +622,8 @@ class WindowACmix(nn.Module):
         out = self.rate1 * out + self.rate2 * out_conv
         if shift:
             out = torch.roll(out, (shift, shift), (1, 2))
-        if pad_b or pad_r:
-            out = out[:, :h, :w]
+        if padded:
+            out = crop(crop(out, 1, h), 2, w)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:
@@ -697,8 +702,8 @@ class PatchEmbed(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[-2:]
         p = self.patch_size
-        if h % p or w % p:
-            x = F.pad(x, (0, (-w) % p, 0, (-h) % p))
+        if traced() or h % p or w % p:
+            x = F.pad(x, (0, padded_size(w, p) - w, 0, padded_size(h, p) - h))
         return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 

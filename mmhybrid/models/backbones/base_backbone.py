@@ -22,7 +22,6 @@ and implement :meth:`forward_stem`, :meth:`forward_stage` and
   :func:`mmhybrid.models.utils.load_pretrained`, with a report;
 - ``get_layer_depth``: layer- and stage-wise ids for LR decay.
 """
-import math
 import warnings
 from abc import ABCMeta, abstractmethod
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -31,11 +30,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..utils.checkpoint import STATE_DICT_KEYS, load_pretrained
+from ..utils.whole_model import convert_under_prefix, replace_under_prefix
 
 ArchType = Union[str, Dict]
 
@@ -105,6 +106,9 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
     state_dict_keys: Tuple[str, ...] = STATE_DICT_KEYS
     #: Where to get the official weights, said when a checkpoint is missing.
     weights_hint: Optional[str] = None
+    #: Prefix of the linear classifier in the official classification
+    #: checkpoints (mapped to an mmpretrain ``head.fc``).
+    official_head: str = 'head.'
     #: The paper's initialisation, also applied before loading a checkpoint.
     default_init_cfg: Optional[Union[Dict, List[Dict]]] = None
     #: Inputs are zero-padded (bottom/right) to a multiple of this before the
@@ -259,23 +263,39 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         ``ceil(H / stride) x ceil(W / stride)``."""
         self.check_input(x)
         h, w = x.shape[-2:]
-        sizes = [(math.ceil(h / s), math.ceil(w / s))
+        # integer ceil: stays symbolic under torch.export / torch.compile
+        sizes = [((h + s - 1) // s, (w + s - 1) // s)
                  for s in self.stage_strides]
         if x.shape[0] == 0:
             return self._empty_outputs(x, sizes)
         # channels_last (or otherwise strided) inputs: blocks reshape freely
         x = x.contiguous()
         d = self.input_divisor
-        if h % d or w % d:
-            x = F.pad(x, (0, -w % d, 0, -h % d))
+        # traced graphs pad always (by 0 where nothing is missing), so that
+        # H and W stay symbolic instead of being specialised to a residue
+        if d > 1 and (torch.compiler.is_compiling() or h % d or w % d):
+            # (as ceil * d: symbolic sizes the shape solver can bound)
+            x = F.pad(x, (0, (w + d - 1) // d * d - w,
+                          0, (h + d - 1) // d * d - h))
         x = self.forward_stem(x)
         outs = []
         for i in range(self.out_indices[-1] + 1):
             x, out = self.forward_stage(i, x)
             if i in self.out_indices:
-                oh, ow = sizes[i]
-                outs.append(out[..., :oh, :ow].contiguous())
+                outs.append(self._crop(out, *sizes[i]))
         return tuple(outs)
+
+    @staticmethod
+    def _crop(x: Tensor, h, w) -> Tensor:
+        """``x[..., :h, :w]``, contiguous. Traced (torch.export,
+        torch.compile), as a gather of the first ``h`` rows and ``w``
+        columns: slicing would have to prove ``h <= x.shape[-2]`` for
+        symbolic sizes, which the shape solver cannot, and would specialise
+        H and W; the values are the same."""
+        if torch.compiler.is_compiling():
+            x = x.index_select(-2, torch.arange(h, device=x.device))
+            return x.index_select(-1, torch.arange(w, device=x.device))
+        return x[..., :h, :w].contiguous()
 
     def check_input(self, x: Tensor) -> None:
         """Raise a clear error unless ``x`` is a float NCHW image batch."""
@@ -389,6 +409,22 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
         (e.g. a global filter or position table); None means no resizer."""
         return None
 
+    def _load_from_state_dict(self, state_dict: Dict[str, Tensor],
+                              prefix: str, *args, **kwargs) -> None:
+        """Map official keys under ``prefix`` before loading, however the
+        model is loaded (``load_state_dict``, mmengine's ``load_checkpoint``,
+        ``load_from``, ``--resume``, the stock mmdet/mmseg/mmpretrain tools):
+        :meth:`convert_official`, then :meth:`adapt_pretrained` for tensors
+        of another shape. A state dict already in this layout is untouched.
+        """
+        converted = convert_under_prefix(self, state_dict, prefix)
+        if converted is not None:
+            replace_under_prefix(state_dict, prefix, converted)
+            print_log(f'{type(self).__name__} ({prefix or "model"}): mapped '
+                      f'{len(converted)} checkpoint tensors from the official '
+                      'layout', logger='current')
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     # ------------------------------------------------------- LR decay -----
     def param_position(self, name: str) -> Tuple[Optional[int], int]:
         """Locate parameter ``name`` (relative to the backbone).
@@ -430,7 +466,12 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
 
         Args:
             name (str): Parameter name relative to the backbone.
-            decay_type (str): 'layer_wise' or 'stage_wise'.
+            decay_type (str): 'layer_wise' or 'stage_wise'. A prefix ending
+                in ``'.'`` instead is mmpretrain's call,
+                ``get_layer_depth(name, 'backbone.')`` (its
+                ``ImageClassifier`` for ``LearningRateDecayOptimWrapper
+                Constructor``): names of the whole model, layer-wise ids,
+                parameters outside the backbone the last id (full LR).
                 Defaults to 'layer_wise'.
             num_layers (int): Number of decayed layers. Defaults to 12.
 
@@ -439,6 +480,11 @@ class BaseBackbone(BaseModule, metaclass=ABCMeta):
             (``num_layers + 2``).
         """
         total = num_layers + 2
+        if decay_type.endswith('.'):
+            if not name.startswith(decay_type):
+                return total - 1, total
+            return self.get_layer_depth(name[len(decay_type):],
+                                        'layer_wise', num_layers)
         stage, block = self.param_position(name)
         if stage is None:
             return total - 1, total

@@ -57,7 +57,7 @@ from mmengine.logging import print_log
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import window_valid_mask
+from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone, Stage
 
@@ -88,21 +88,56 @@ def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
     """
     b, c3, h, w = qkv.shape
     nh, d, g = num_heads, c3 // (3 * num_heads), grid_size
-    ph, pw = (-h) % g, (-w) % g
-    if ph or pw:
-        qkv = F.pad(qkv, (0, pw, 0, ph))
-    gh, gw = (h + ph) // g, (w + pw) // g
-    # (B, 3, heads, d, gh, G, gw, G) -> (3, B * heads, gh * gw, G * G, d)
-    qkv = qkv.view(b, 3, nh, d, gh, g, gw, g).permute(1, 0, 2, 4, 6, 5, 7, 3)
-    q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).unbind(0)
-    mask = window_valid_mask((h, w), (h + ph, w + pw), g, q.device)
+    hp, wp = padded_size(h, g), padded_size(w, g)
+    if traced() or (hp, wp) != (h, w):
+        qkv = F.pad(qkv, (0, wp - w, 0, hp - h))
+    gh, gw = hp // g, wp // g
+    # (B, 3, heads, d, gh, gw, G, G) -> (3, B * heads, gh * gw, G * G, d);
+    # unfold, not a view: see layers/swin.py; contiguous: fused attention
+    # kernels need d at stride 1 (else SDPA falls back to its math kernel,
+    # on CPU as on CUDA)
+    qkv = qkv.view(b, 3, nh, d, hp, wp).unfold(4, g, g).unfold(5, g, g)
+    qkv = qkv.permute(1, 0, 2, 4, 5, 6, 7, 3)
+    q, k, v = qkv.reshape(3, b * nh, gh * gw, g * g, d).contiguous().unbind(0)
+    mask = window_valid_mask((h, w), (hp, wp), g, q.device)
     if mask is not None:  # (1, windows, 1 query row, keys)
         mask = mask[None, :, None]
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                          scale=scale)
     out = out.view(b, nh, gh, gw, g, g, d).permute(0, 1, 6, 2, 4, 3, 5)
-    out = out.reshape(b, nh * d, h + ph, w + pw)
-    return out[:, :, :h, :w] if ph or pw else out
+    out = out.reshape(b, nh * d, hp, wp)
+    return crop(crop(out, 2, h), 3, w)
+
+
+def ceil_avg_pool(x: Tensor, r: int) -> Tensor:
+    """``F.avg_pool2d(x, r, r, ceil_mode=True)``: a partial border cell is
+    the mean of its real pixels. Traced, as an explicit sum over the
+    zero-padded map divided by the real-pixel counts: the ceil-mode output
+    size carries a condition the shape solver cannot decide for symbolic
+    sizes."""
+    if not traced():
+        return F.avg_pool2d(x, r, r, ceil_mode=True)
+    h, w = x.shape[-2:]
+    hp, wp = padded_size(h, r), padded_size(w, r)
+    # the sum as mean * r^2 (exact for powers of 2): ONNX AveragePool has
+    # no divisor_override
+    total = F.avg_pool2d(F.pad(x, (0, wp - w, 0, hp - h)), r, r) * (r * r)
+    rows = (torch.arange(hp, device=x.device) < h).to(x.dtype)
+    cols = (torch.arange(wp, device=x.device) < w).to(x.dtype)
+    count = rows.unfold(0, r, r).sum(1)[:, None] * \
+        cols.unfold(0, r, r).sum(1)
+    return total / count
+
+
+def ceil_max_pool(x: Tensor, r: int) -> Tensor:
+    """``F.max_pool2d(x, r, r, ceil_mode=True)``; traced, over the map
+    padded with ``-inf`` (see :func:`ceil_avg_pool`)."""
+    if not traced():
+        return F.max_pool2d(x, r, r, ceil_mode=True)
+    h, w = x.shape[-2:]
+    x = F.pad(x, (0, padded_size(w, r) - w, 0, padded_size(h, r) - h),
+              value=float('-inf'))
+    return F.max_pool2d(x, r, r)
 
 
 def upsample_cells(x: Tensor, factor: int, size: Tuple[int, int]) -> Tensor:
@@ -195,7 +230,8 @@ class HMHSA(nn.Module):
         # map with one head would run on one core, 10x slower than the
         # plain matmuls. Queries are independent, so chunks of them are
         # folded into the batch, sharing the (small, pooled) keys/values.
-        chunks = -(-n // self.QUERY_CHUNK) if q.device.type == 'cpu' else 1
+        chunks = (n + self.QUERY_CHUNK - 1) // self.QUERY_CHUNK \
+            if q.device.type == 'cpu' and not traced() else 1
         size = -(-n // chunks)
         if chunks > 1:
             q = F.pad(q, (0, 0, 0, chunks * size - n)).contiguous().view(
@@ -221,7 +257,7 @@ class HMHSA(nn.Module):
             return self.drop(self.proj(y + self._paper_steps(y)))
         q = self.q(y)
         r = self.ds_ratio
-        pooled = F.avg_pool2d(y, r, r, ceil_mode=True) if r > 1 else y
+        pooled = ceil_avg_pool(y, r) if r > 1 else y
         k, v = self._heads(self.kv(self.ds_norm(pooled)))
         out = self._global(*self._heads(q), k, v).view(b, c, h, w)
         return self.drop(self.proj(out + y))
@@ -373,7 +409,7 @@ class TwoBranchDownsample(nn.Module):
         self.act = nn.SiLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        pooled = F.max_pool2d(x, 2, 2, ceil_mode=True)
+        pooled = ceil_max_pool(x, 2)
         return self.act(
             self.norm1(self.conv(x)) + self.norm2(self.residual(pooled)))
 
@@ -388,6 +424,8 @@ class _HMHSANet(BaseBackbone):
     arch_defaults: Dict = {}
     #: TransCNN's layout (post-norm IRB, two-branch downsampling).
     post_norm = False
+    #: The official classifier: ``Sequential(Dropout(0.2), Linear)``.
+    official_head = 'classifier.1.'
     #: The official ``_init_weights``: trunc normal Conv2d / Linear, zero
     #: biases; norms keep PyTorch's 1 / 0.
     default_init_cfg = dict(

@@ -289,3 +289,43 @@ class HorNet(BaseBackbone):
                 value.shape[0] == target.shape[0] and value.shape[3] == 2:
             return adapt_complex_weight(value, target.shape[1:3])
         return None
+
+
+@MODELS.register_module()
+class HorNetCls(HorNet):
+    """HorNet as the official classifier computes its features.
+
+    The official classifier ends with ``norm(x.mean([-2, -1]))``: global
+    average pooling, *then* a LayerNorm (the det/seg backbone instead norms
+    every output map). Here the output norm of the last stage,
+    ``norm{num_stages - 1}``, runs on the pooled map, so that output is
+    ``(N, C, 1, 1)``; it is mmpretrain's ``gap_before_final_norm=True``.
+    With ``neck=dict(type='GlobalAveragePooling')`` (a no-op flatten) and a
+    ``LinearClsHead`` this is the official classifier, and its checkpoints
+    load as released: the final ``norm`` goes to ``norm3``, ``head`` to the
+    classifier's ``head.fc`` (mmpretrain's converted files, which name the
+    final norm ``norm3``, load too). Other outputs are HorNet's.
+
+    Takes the arguments of :class:`HorNet`; for a classifier use
+    ``out_indices=(3, )``.
+    """
+
+    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
+        norm = getattr(self, f'norm{i}', None)
+        if i < self.num_stages - 1 or norm is None:
+            return super().forward_stage(i, x)
+        x = self.downsample_layers[i](x)
+        for block in self.stages[i]:
+            x = self.run_block(block, x)
+        return x, norm(x.mean((2, 3), keepdim=True))
+
+    @classmethod
+    def convert_official(cls, state_dict: Dict[str, Tensor]
+                         ) -> Dict[str, Tensor]:
+        """:meth:`HorNet.convert_official`, keeping the classifier's final
+        norm (official ``norm.*``, mmpretrain ``norm3.*``) as ``norm3``."""
+        state_dict = extract_state_dict(state_dict)
+        final = {'norm3.' + k.split('.', 1)[1]: v
+                 for k, v in state_dict.items()
+                 if k.startswith(('norm.', 'norm3.'))}
+        return {**super().convert_official(state_dict), **final}

@@ -39,8 +39,9 @@ from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from ..layers.swin import (PatchMerging, SwinStagesMixin,
-                           relative_position_index, resize_relative_table)
+from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
+                           padded_size, relative_position_index,
+                           resize_relative_table, traced)
 from .base_backbone import BaseBackbone, Stage
 
 #: Names of the three relative tables (no weight decay in the configs).
@@ -385,15 +386,12 @@ class LSLA(nn.Module):
         if self.fused:
             bias = self._table('relative_position_bias_table')
             if mask is not None:
-                nw = mask.shape[0]
                 m = mask.unsqueeze(1).to(q.dtype)
                 bias = m if bias is None else bias.to(q.dtype) + m
-                shape = (-1, nw) + q.shape[1:]
-                out = F.scaled_dot_product_attention(
-                    q.view(shape), k.view(shape), v.view(shape),
-                    attn_mask=bias, dropout_p=p, scale=self.scale)
-                return out.view(q.shape)
-            if bias is not None:
+                # (nW, heads, N, N) repeated over the batch: the fused
+                # kernels take 4-D inputs only (5-D runs the math kernel)
+                bias = bias.repeat(q.shape[0] // mask.shape[0], 1, 1, 1)
+            elif bias is not None:
                 bias = bias.to(q.dtype)
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=p, scale=self.scale)
@@ -425,13 +423,14 @@ class LSLA(nn.Module):
         """
         b, h, w, c = x.shape
         ws = self.window_size
-        pad_b, pad_r = (-h) % ws, (-w) % ws
-        if pad_b or pad_r:
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        hp, wp = padded_size(h, ws), padded_size(w, ws)
+        padded = traced() or (hp, wp) != (h, w)
+        if padded:
+            x = F.pad(x, (0, 0, 0, wp - w, 0, hp - h))
         if shift:
             x = torch.roll(x, (-shift, -shift), (1, 2))
-        hp, wp = h + pad_b, w + pad_r
-        x = x.view(b, hp // ws, ws, wp // ws, ws, c).transpose(2, 3)
+        # (B, hp/M, wp/M, C, M, M): unfold, see layers/swin.py
+        x = x.unfold(1, ws, ws).unfold(2, ws, ws).permute(0, 1, 2, 4, 5, 3)
         x = x.reshape(-1, ws * ws, c)
         out = self.attend(*self.qkv(x), mask)
         out = self.proj(out.transpose(1, 2).reshape(x.shape))
@@ -439,8 +438,8 @@ class LSLA(nn.Module):
         out = out.reshape(b, hp, wp, c)
         if shift:
             out = torch.roll(out, (shift, shift), (1, 2))
-        if pad_b or pad_r:
-            out = out[:, :h, :w]
+        if padded:
+            out = crop(crop(out, 1, h), 2, w)
         return self.proj_drop(out)
 
     def extra_repr(self) -> str:

@@ -72,7 +72,7 @@ from mmcv.cnn.bricks import DropPath
 from torch import Tensor
 
 from mmhybrid.registry import MODELS
-from ..layers.swin import window_valid_mask
+from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
 
@@ -192,6 +192,14 @@ class SGFormerStem(nn.Module):
     def resized_pos_embed(self, hw: Tuple[int, int]) -> Tensor:
         """``pos_embed`` resized to grid ``hw`` (cached without grad)."""
         pos = self.pos_embed
+        if traced():
+            # always resized (bicubic to the same size is the identity):
+            # no comparison, no cache keyed on sizes
+            g = self.pos_grid
+            table = pos.reshape(1, g, g, -1).permute(0, 3, 1, 2)
+            table = F.interpolate(table.float(), size=hw, mode='bicubic',
+                                  align_corners=False)
+            return table.flatten(2).transpose(1, 2).to(pos.dtype)
         if torch.is_grad_enabled() and pos.requires_grad:
             self._pos_cache.clear()
             return resize_pos_embed(pos, (self.pos_grid, ) * 2, hw)
@@ -264,7 +272,7 @@ class DWConvFFN(nn.Module):
 
 def _window_grid(hw: Tuple[int, int], window: int) -> Tuple[int, int]:
     """The smallest grid of window multiples holding ``hw``."""
-    return -(-hw[0] // window) * window, -(-hw[1] // window) * window
+    return padded_size(hw[0], window), padded_size(hw[1], window)
 
 
 def window_partition(x: Tensor, hw: Tuple[int, int],
@@ -274,10 +282,12 @@ def window_partition(x: Tensor, hw: Tuple[int, int],
     b, _, heads, d = x.shape
     (h, w), (hp, wp) = hw, padded_hw
     x = x.view(b, h, w, heads, d)
-    if (hp, wp) != (h, w):
+    if traced() or (hp, wp) != (h, w):
         x = F.pad(x, (0, 0, 0, 0, 0, wp - w, 0, hp - h))
-    x = x.view(b, hp // window, window, wp // window, window, heads, d)
-    return x.permute(0, 5, 1, 3, 2, 4, 6).reshape(-1, window * window, d)
+    # (B, hp/M, wp/M, heads, d, M, M); unfold rather than a view, whose
+    # divisibility check the shape solver cannot prove for symbolic sizes
+    x = x.unfold(1, window, window).unfold(2, window, window)
+    return x.permute(0, 3, 1, 2, 5, 6, 4).reshape(-1, window * window, d)
 
 
 def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
@@ -286,7 +296,7 @@ def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
     (h, w), (hp, wp) = hw, padded_hw
     x = x.view(b, -1, hp // window, wp // window, window, window, x.shape[-1])
     x = x.permute(0, 2, 4, 3, 5, 1, 6).reshape(b, hp, wp, -1)
-    return x[:, :h, :w].reshape(b, h * w, -1)
+    return crop(crop(x, 1, h), 2, w).reshape(b, h * w, -1)
 
 
 def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
@@ -330,8 +340,8 @@ def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
             vq = valid.to(a.dtype)
             sig = (a * vq[..., None]).sum(2) / vq.sum(1, keepdim=True)
         sig = sig.view(b, hp // window, wp // window, window, window)
-        sig = sig.permute(0, 1, 3, 2, 4).reshape(b, hp, wp)[:, :h, :w]
-    return out, sig
+        sig = sig.permute(0, 1, 3, 2, 4).reshape(b, hp, wp)
+    return out, crop(crop(sig, 1, h), 2, w)
 
 
 def received_attention(q: Tensor, k: Tensor, scale: float,
@@ -357,6 +367,24 @@ def received_attention(q: Tensor, k: Tensor, scale: float,
             p = ((q[:, :, s:s + step] @ kt) * scale).softmax(dim=-1)
             total += p.mean(1).sum(1, dtype=acc)
         return (total / n).to(q.dtype)
+
+
+def nearest_resize(x: Tensor, size: Tuple[int, int]) -> Tensor:
+    """``F.interpolate(x[:, None], size, mode='nearest')[:, 0]`` for
+    ``(B, h, w)`` maps. Traced, the same source indices are computed
+    explicitly, with PyTorch's float32 formula (``floor(i * (h / H))``):
+    ONNX Resize computes them from the inverse scale, which can round to
+    the neighbouring row where ``i * h / H`` is an integer, and a shifted
+    row would reorder the SG ranking."""
+    if not traced():
+        return F.interpolate(x[:, None], size, mode='nearest')[:, 0]
+    for dim, n in ((1, size[0]), (2, size[1])):
+        m = x.shape[dim]
+        scale = (torch.ones((), device=x.device) * m) / n
+        # (i < n, so the product stays below m: no clamp needed)
+        idx = (torch.arange(n, device=x.device).float() * scale).floor()
+        x = x.index_select(dim, idx.long())
+    return x
 
 
 class SGAttention(nn.Module):
@@ -440,7 +468,8 @@ class SGAttention(nn.Module):
         hc, wc = pooled.shape[2:]
         pooled = self.act(self.norm(pooled.reshape(b, c, -1).permute(0, 2, 1)))
         k1, v1 = self._kv(self.kv1, pooled, half)
-        if q1.shape[0] * half * n * k1.shape[2] <= EXPLICIT_GLOBAL_MAX:
+        if traced() or \
+                q1.shape[0] * half * n * k1.shape[2] <= EXPLICIT_GLOBAL_MAX:
             # small: one explicit softmax serves the output and the map
             # (the official ops, bit-exact)
             attn = ((q1 @ k1.transpose(-2, -1)) * self.scale).softmax(-1)
@@ -452,8 +481,7 @@ class SGAttention(nn.Module):
             # paper), so no weights are stored for backward
             sig_g = received_attention(q1, k1, self.scale)
         x1 = x1.transpose(1, 2).reshape(b, n, c // 2)
-        sig_g = F.interpolate(sig_g.view(b, 1, hc, wc), hw,
-                              mode='nearest')[:, 0]
+        sig_g = nearest_resize(sig_g.view(b, hc, wc), hw)
         # local half: 7x7 windows
         q2 = self.q2(x).view(b, n, half, self.head_dim)
         k2, v2 = self.kv2(x).view(b, n, 2, half, self.head_dim).unbind(2)
@@ -473,10 +501,12 @@ class SGAttention(nn.Module):
             length = bounds[i + 1] - bounds[i]
             if length == 0:
                 continue
-            idx = order[:, bounds[i]:bounds[i + 1]]
+            idx = crop(order, 1, bounds[i + 1])
+            if bounds[i]:
+                idx = idx[:, bounds[i]:]
             p = torch.gather(x, 1, idx.unsqueeze(-1).expand(-1, -1, c))
-            t = -(-length // f)
-            if t * f != length:
+            t = (length + f - 1) // f
+            if traced() or t * f != length:
                 p = F.pad(p, (0, 0, 0, t * f - length))
             layer = getattr(self, f'f{i + 1}')
             seq.append(layer(p.permute(0, 2, 1).reshape(b, c, t, f))

@@ -8,7 +8,9 @@ Adapted from https://github.com/raoyongming/HorNet (MIT). Shared by the
 HorNet backbone (with ``scale=1/3``) and by the HorFPN neck / gnConv UPerHead
 (no scale, optional different input width, optional identity ``proj_out``).
 """
-from typing import Optional, Sequence
+import math
+from contextlib import nullcontext
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -35,9 +37,12 @@ def adapt_complex_weight(weight: Tensor, size: Sequence[int]) -> Tensor:
     Returns:
         Tensor: The filter of shape ``(C, size[0], size[1], 2)``.
     """
-    size = tuple(int(s) for s in size)
-    if tuple(weight.shape[1:3]) == size:
-        return weight
+    if not torch.compiler.is_compiling():
+        # traced, the target size is symbolic: always resize (the identity
+        # when the sizes agree) instead of specialising on the comparison
+        size = tuple(int(s) for s in size)
+        if tuple(weight.shape[1:3]) == size:
+            return weight
     dtype = weight.dtype
     weight = F.interpolate(
         weight.to(_fft_dtype(dtype)).permute(3, 0, 1, 2), size=size,
@@ -49,6 +54,58 @@ def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
     """The precision of the global filter: float32 for half precision and
     float32 inputs, float64 for float64 ones."""
     return torch.promote_types(dtype, torch.float32)
+
+
+def _dft_matrices(n: int, m: int, device: torch.device
+                  ) -> Tuple[Tensor, Tensor]:
+    """``cos`` and ``-sin`` of ``2 pi j k / n`` for ``j < n, k < m``,
+    ``(n, m)``; angles from ``j k mod n`` (exact integers) stay accurate."""
+    j = torch.arange(n, device=device)
+    k = torch.arange(m, device=device)
+    # a tensor divisor: the exporters cannot take a symbolic scalar one
+    n = torch.ones((), dtype=j.dtype, device=device) * n
+    angle = (j[:, None] * k[None, :]).remainder(n) * (2 * math.pi) / n
+    return angle.cos(), -angle.sin()
+
+
+def dft_global_filter(x: Tensor, weight: Tensor) -> Tensor:
+    """``irfft2(rfft2(x) * weight, s=(H, W))`` (norm 'ortho') as real DFT
+    matrix products, for :func:`torch.export`, which cannot keep H and W
+    symbolic through ``irfft2``; the same function up to float rounding.
+
+    Args:
+        x (Tensor): ``(B, C, H, W)`` float32 map.
+        weight (Tensor): ``(C, H, W // 2 + 1, 2)`` filter (real, imag).
+
+    Returns:
+        Tensor: ``(B, C, H, W)``.
+    """
+    b, c, h, w = x.shape
+    cw, sw = _dft_matrices(w, w // 2 + 1, x.device)  # (W, W')
+    ch, sh = _dft_matrices(h, h, x.device)  # (H, H), symmetric
+    # plain batched products of fresh contiguous tensors: reshapes of
+    # strided or broadcast operands would need facts about H and W that the
+    # shape solver cannot prove
+    x = x.clone(memory_format=torch.contiguous_format).view(b * c, h, w)
+    n = b * c
+    ch, sh = (m.expand(n, h, h) for m in (ch, sh))
+    wr, wi = weight[..., 0], weight[..., 1]
+    # rfft along W, then the complex DFT along H
+    xr = torch.bmm(x, cw.expand(n, -1, -1))
+    xi = torch.bmm(x, sw.expand(n, -1, -1))
+    fr = (torch.bmm(ch, xr) - torch.bmm(sh, xi)).view(b, c, h, -1)
+    fi = (torch.bmm(ch, xi) + torch.bmm(sh, xr)).view(b, c, h, -1)
+    gr = (fr * wr - fi * wi).view(b * c, h, -1)
+    gi = (fr * wi + fi * wr).view(b * c, h, -1)
+    # inverse DFT along H (conjugate matrix), then the c2r transform along
+    # W: bins 1 .. ceil(W / 2) - 1 stand for their mirror image too
+    yr = torch.bmm(ch, gr) + torch.bmm(sh, gi)
+    yi = torch.bmm(ch, gi) - torch.bmm(sh, gr)
+    v = torch.arange(w // 2 + 1, device=x.device)
+    mult = torch.where((v == 0) | (2 * v == w), 1., 2.)
+    cw, sw = ((m * mult).T.expand(n, -1, -1) for m in (cw, sw))
+    out = (torch.bmm(yr, cw) + torch.bmm(yi, sw)).view(b, c, h, w)
+    return out / (h * w)  # two 'ortho' scales
 
 
 class LayerNorm2d(nn.Module):
@@ -124,13 +181,19 @@ class GlobalLocalFilter(nn.Module):
         """Filter ``x`` (B, C, H, W) in the frequency domain, in float32 or
         (for a float64 ``x``) float64."""
         dtype = _fft_dtype(x.dtype)
-        with torch.autocast(device_type=x.device.type, enabled=False):
+        device = x.device.type  # 'meta' (shape inference) has no autocast
+        with torch.autocast(device, enabled=False) \
+                if torch.amp.is_autocast_available(device) else nullcontext():
             H, W = x.shape[-2:]
-            freq = torch.fft.rfft2(x.to(dtype), dim=(2, 3), norm='ortho')
             weight = adapt_complex_weight(self.complex_weight,
-                                          freq.shape[2:4]).to(dtype)
-            freq = freq * torch.view_as_complex(weight.contiguous())
-            out = torch.fft.irfft2(freq, s=(H, W), dim=(2, 3), norm='ortho')
+                                          (H, W // 2 + 1)).to(dtype)
+            if torch.compiler.is_exporting():
+                out = dft_global_filter(x.to(dtype), weight)
+            else:
+                freq = torch.fft.rfft2(x.to(dtype), dim=(2, 3), norm='ortho')
+                freq = freq * torch.view_as_complex(weight.contiguous())
+                out = torch.fft.irfft2(freq, s=(H, W), dim=(2, 3),
+                                       norm='ortho')
         return out.to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:

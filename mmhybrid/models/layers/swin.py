@@ -9,6 +9,12 @@ matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
 :func:`relative_position_index` indexes relative tables;
 :func:`window_valid_mask` marks the real tokens of padded, unshifted windows
 (SG-Former's local half, HAT-Net's grid attention).
+
+Traced (``torch.export``, ``torch.compile``; :func:`traced`), sizes are
+symbolic: padding and masks are applied whatever the size (zero padding and
+an all-valid mask change nothing), so that no branch specialises H and W,
+and crops (:func:`crop`) are gathers when exporting, since slicing would
+have to prove ``h <= padded h``, which the shape solver cannot.
 """
 import math
 from typing import Optional, Tuple
@@ -19,6 +25,26 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def traced() -> bool:
+    """Whether the forward is being traced (``torch.export``, the ONNX
+    exporter, ``torch.compile``): sizes may be symbolic."""
+    return torch.compiler.is_compiling()
+
+
+def padded_size(n: int, multiple: int) -> int:
+    """``n`` rounded up to a multiple of ``multiple`` (positive integer
+    arithmetic only: ONNX's integer division truncates negative operands)."""
+    return (n + multiple - 1) // multiple * multiple
+
+
+def crop(x: Tensor, dim: int, size: int) -> Tensor:
+    """The first ``size`` entries of ``x`` along ``dim`` (a view); a gather
+    when exporting (see the module docstring)."""
+    if torch.compiler.is_exporting():
+        return x.index_select(dim, torch.arange(size, device=x.device))
+    return x.narrow(dim, 0, size)
+
+
 def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
                       window: int, device: torch.device) -> Optional[Tensor]:
     """Which tokens of the ``window x window`` windows of an ``h x w`` map,
@@ -26,15 +52,16 @@ def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
 
     Returns:
         Tensor | None: ``(nW, window**2)`` bool, True on real tokens
-        (windows row-major); None without padding.
+        (windows row-major); None without padding (traced: always a mask).
     """
     (h, w), (hp, wp) = hw, padded_hw
-    if (hp, wp) == (h, w):
+    if not traced() and (hp, wp) == (h, w):
         return None
-    valid = torch.zeros(hp, wp, dtype=torch.bool, device=device)
-    valid[:h, :w] = True
-    valid = valid.view(hp // window, window, wp // window, window)
-    return valid.permute(0, 2, 1, 3).reshape(-1, window * window)
+    valid = (torch.arange(hp, device=device)[:, None] < h) & \
+        (torch.arange(wp, device=device)[None, :] < w)
+    # (hp/M, wp/M, M, M), unfolded (see sgformer.window_partition)
+    valid = valid.unfold(0, window, window).unfold(1, window, window)
+    return valid.reshape(-1, window * window)
 
 
 def relative_position_index(window_size: int) -> Tensor:
@@ -52,40 +79,41 @@ def relative_position_index(window_size: int) -> Tensor:
 
 def window_attention_mask(h: int, w: int, window_size: int, shift: int,
                           device: torch.device,
-                          value: float = -100.) -> Optional[Tensor]:
+                          value: float = -100.,
+                          dtype: torch.dtype = torch.float32
+                          ) -> Optional[Tensor]:
     """Mask (0 / ``value``) of the windows of an ``h x w`` map padded to
     window multiples and rolled by ``-shift``: tokens attend only within
     their shift region (the official Swin rule) and never to padding.
     ``value`` is Swin's -100 by default; ``-inf`` gives masked pairs
-    exactly zero weight.
+    exactly zero weight. ``dtype`` is that of the logits it is added to
+    (a float32 mask would promote half-precision logits to float32).
 
     Returns:
         Tensor | None: ``(nW, N, N)``, or None when nothing is masked.
     """
     ws = window_size
-    hp, wp = h + (-h) % ws, w + (-w) % ws
-    if not shift and (hp, wp) == (h, w):
+    hp, wp = padded_size(h, ws), padded_size(w, ws)
+    if not traced() and not shift and (hp, wp) == (h, w):
         return None
-    region = torch.zeros(hp, wp, device=device)
-    if shift:
-        for i, rows in enumerate((slice(0, -ws), slice(-ws, -shift),
-                                  slice(-shift, None))):
-            for j, cols in enumerate((slice(0, -ws), slice(-ws, -shift),
-                                      slice(-shift, None))):
-                region[rows, cols] = 3 * i + j
-    # padding (rows >= h / cols >= w before the roll) is its own region
-    pad = torch.zeros(hp, wp, dtype=torch.bool, device=device)
-    pad[h:] = True
-    pad[:, w:] = True
-    if shift:
-        pad = torch.roll(pad, (-shift, -shift), (0, 1))
-    region[pad] = -1
-    region = region.view(hp // ws, ws, wp // ws, ws).transpose(1, 2)
-    region = region.reshape(-1, ws * ws)
-    mask = region.unsqueeze(1) - region.unsqueeze(2)
-    # masked_fill, not a product: 0 * -inf would be nan
-    return torch.zeros(mask.shape, device=device).masked_fill_(
-        mask != 0, value)
+    # by arithmetic on index grids, so that sizes may be symbolic
+    r = torch.arange(hp, device=device)
+    c = torch.arange(wp, device=device)
+    if shift:  # the official regions: [0, -ws), [-ws, -shift), [-shift, )
+        rows = (r >= hp - ws).long() + (r >= hp - shift).long()
+        cols = (c >= wp - ws).long() + (c >= wp - shift).long()
+        region = 3 * rows[:, None] + cols[None, :]
+    else:
+        region = torch.zeros(hp, wp, dtype=torch.long, device=device)
+    # padding (rows >= h / cols >= w before the roll by -shift) is its own
+    # region
+    pad = ((r + shift) % hp >= h)[:, None] | ((c + shift) % wp >= w)[None]
+    region = torch.where(pad, -1, region)
+    # (hp/M, wp/M, M, M) windows, unfolded (see window_valid_mask)
+    region = region.unfold(0, ws, ws).unfold(1, ws, ws).reshape(-1, ws * ws)
+    mask = region.unsqueeze(1) != region.unsqueeze(2)
+    # where, not a product: 0 * -inf would be nan
+    return torch.where(mask, value, 0.).to(dtype)
 
 
 class PatchMerging(nn.Module):
@@ -105,6 +133,14 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         h, w = x.shape[1:3]
+        if traced():
+            # the same 2x2 neighbours, by unfold: (B, H/2, W/2, C, row,
+            # col) -> channels (col, row, C), the official order
+            x = F.pad(x, (0, 0, 0, padded_size(w, 2) - w,
+                          0, padded_size(h, 2) - h))
+            x = x.unfold(1, 2, 2).unfold(2, 2, 2).permute(0, 1, 2, 5, 4, 3)
+            x = x.reshape(*x.shape[:3], -1)
+            return self.reduction(self.norm(x))
         if h % 2 or w % 2:
             x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))
         x = torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2],
@@ -142,13 +178,16 @@ class SwinStagesMixin:
             x = stage.downsample(x)
         h, w = x.shape[1:3]
         ws = self.window_size
-        # official rule: no shift when the window covers the map's short side
-        shift = ws // 2 if min(h, w) > ws else 0
+        # official rule: no shift when the window covers the map's short
+        # side (as two comparisons: min() of symbolic sizes would compare
+        # H with W)
+        shifted = any(block.shift_size for block in stage.blocks)
+        shift = ws // 2 if shifted and h > ws and w > ws else 0
         masks = {0: window_attention_mask(h, w, ws, 0, x.device,
-                                          self.mask_value)}
-        if shift and any(block.shift_size for block in stage.blocks):
+                                          self.mask_value, x.dtype)}
+        if shift:
             masks[shift] = window_attention_mask(h, w, ws, shift, x.device,
-                                                 self.mask_value)
+                                                 self.mask_value, x.dtype)
         for block in stage.blocks:
             s = shift if block.shift_size else 0
             x = self.run_block(block, x, s, masks[s])

@@ -22,7 +22,7 @@ import os
 import os.path as osp
 import pickle
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
 
 import torch
@@ -192,16 +192,21 @@ def convert_state_dict(model: nn.Module,
     return convert(state_dict) if convert is not None else state_dict
 
 
-def load_state_dict_report(model: nn.Module,
-                           state_dict: Dict[str, Tensor]) -> LoadReport:
-    """Load ``state_dict`` into ``model`` non-strictly and report on it.
+def match_state_dict(own: Dict[str, Tensor], state_dict: Dict[str, Tensor],
+                     adapt: Optional[Callable] = None
+                     ) -> Tuple[Dict[str, Tensor], LoadReport]:
+    """Match ``state_dict`` against a model's own state dict ``own``.
 
-    Tensors whose shape differs go through ``model.adapt_pretrained`` (if the
-    model has one) and are skipped when it returns None.
+    Tensors whose shape differs go through ``adapt(key, value, target)``
+    (e.g. a backbone's ``adapt_pretrained``) and are skipped when it returns
+    None or no ``adapt`` is given.
+
+    Returns:
+        tuple: The tensors that would load (resized where needed) and the
+        report of what would be loaded, resized, missing, unexpected and
+        skipped.
     """
-    own = model.state_dict()
     report = LoadReport(total=len(own))
-    adapt = getattr(model, 'adapt_pretrained', None)
     to_load = {}
     for key, value in state_dict.items():
         if key not in own:
@@ -216,9 +221,22 @@ def load_state_dict_report(model: nn.Module,
                 continue
             report.resized.append(key)
         to_load[key] = value
-    model.load_state_dict(to_load, strict=False)
     report.loaded = sorted(to_load)
     report.missing = sorted(set(own) - set(to_load))
+    return to_load, report
+
+
+def load_state_dict_report(model: nn.Module,
+                           state_dict: Dict[str, Tensor]) -> LoadReport:
+    """Load ``state_dict`` into ``model`` non-strictly and report on it.
+
+    Tensors whose shape differs go through ``model.adapt_pretrained`` (if the
+    model has one) and are skipped when it returns None.
+    """
+    to_load, report = match_state_dict(
+        model.state_dict(), state_dict,
+        getattr(model, 'adapt_pretrained', None))
+    model.load_state_dict(to_load, strict=False)
     return report
 
 

@@ -1,0 +1,82 @@
+"""Deployment: the traced (export / compile) paths of every backbone, ONNX
+export with dynamic H, W checked in ONNX Runtime, torch.compile without
+recompilation on size changes."""
+import pytest
+import torch
+
+import mmhybrid  # noqa: F401
+from mmhybrid.models.layers.gnconv import (adapt_complex_weight,
+                                           dft_global_filter)
+from tests.test_models.test_backbone_contract import BACKBONES, build
+
+#: Odd, non-square sizes on both sides of every window / grid multiple.
+SIZES = [(97, 131), (128, 160), (65, 201)]
+
+
+@pytest.mark.parametrize('hw', [(14, 14), (5, 8), (13, 9), (1, 1), (2, 7)])
+def test_dft_global_filter_is_the_fft_filter(hw):
+    x = torch.randn(2, 3, *hw)
+    weight = adapt_complex_weight(torch.randn(3, 14, 8, 2),
+                                  (hw[0], hw[1] // 2 + 1))
+    ref = torch.fft.irfft2(
+        torch.fft.rfft2(x, norm='ortho') *
+        torch.view_as_complex(weight.contiguous()), s=hw, norm='ortho')
+    torch.testing.assert_close(dft_global_filter(x, weight), ref,
+                               rtol=0, atol=1e-5)
+
+
+def _gammas_to_one(model):
+    # HorNet's layer scales start at 1e-6 and would hide its mixers
+    for name, p in model.named_parameters():
+        if 'gamma' in name:
+            p.data.fill_(1.)
+    return model
+
+
+@pytest.mark.parametrize('name', BACKBONES)
+def test_traced_paths_equal_eager(name, monkeypatch):
+    """The branch-free code taken under torch.export / torch.compile
+    (always padded and masked, gathers, unfolds, DFT filter), run eagerly,
+    gives the eager outputs."""
+    model = _gammas_to_one(build(name)).eval()
+    xs = [torch.rand(1, 3, *s) for s in SIZES]
+    with torch.no_grad():
+        refs = [model(x) for x in xs]
+        monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+        monkeypatch.setattr(torch.compiler, 'is_exporting', lambda: True)
+        outs = [model(x) for x in xs]
+    for ref, out in zip(refs, outs):
+        for r, o in zip(ref, out):
+            assert r.shape == o.shape
+            # SG-Former ranks tokens: an ulp of difference in a
+            # significance value may reorder near-ties (see the README)
+            if name != 'SGFormer':
+                torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
+
+
+def test_onnx_dynamic_hw_hornet_gf(tmp_path):
+    """One file, several odd / non-square sizes, in ONNX Runtime."""
+    pytest.importorskip('onnxruntime')
+    from mmhybrid.utils.deploy import export_onnx
+    model = _gammas_to_one(build('mmhybrid.HorNet')).eval()
+    report = export_onnx(model, str(tmp_path / 'hornet_gf.onnx'),
+                         example_size=(128, 160), min_size=64, max_size=512,
+                         verify_sizes=[(97, 131), (64, 64), (161, 99)])
+    assert [s for s, _ in report] == [(97, 131), (64, 64), (161, 99)]
+    assert max(d for _, d in report) < 1e-4
+
+
+def test_compile_dynamic_no_recompilation():
+    """torch.compile (inductor, CPU), dynamic shapes: the same outputs, one
+    graph for several sizes."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    model = _gammas_to_one(build('HorNet')).eval()
+    compiled = torch.compile(model, dynamic=True)
+    with torch.no_grad():
+        for size in [(64, 96), (97, 131), (70, 64)]:
+            x = torch.rand(1, 3, *size)
+            for r, o in zip(model(x), compiled(x)):
+                torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
+    assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
