@@ -20,9 +20,10 @@ weights were ever released.
 Every point the text leaves open is a documented switch (``attn_mode``,
 ``out_proj``, ``scale_mode``, ``inner_bias``, ``outer_bias``, ``shift``,
 arch ``mlp_ratio`` / ``stem_channels``); masked pairs (shift regions,
-padding) get logit ``-inf`` and no outer bias. The choices, the budget
-(18.9M / 3.5G) and why ``'t'`` is Swin-T's layout with MLP ratio 3 are in
-``configs/lsla/README.md``.
+padding) get logit ``-inf`` and no outer bias. Training recomputes the
+attention weights and the FFN's GELU in backward. The choices, the budget
+(18.9M / 3.5G), why ``'t'`` is Swin-T's layout with MLP ratio 3 and the
+memory figures are in ``configs/lsla/README.md``.
 """
 import contextlib
 import re
