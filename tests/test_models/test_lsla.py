@@ -6,12 +6,18 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from mmcv.cnn.bricks import DropPath
+from mmcv.cnn.bricks.transformer import FFN
 
-from mmhybrid.models.backbones.lsla import LSLA, TABLES, ViTLSLA
+from mmhybrid.models.backbones import lsla as lsla_module
+from mmhybrid.models.backbones.lsla import (TABLES, GeluFFN,
+                                            GeluLinearFunction, LSLA,
+                                            LimitedAttentionFunction,
+                                            LSLABlock, ViTLSLA)
 from mmhybrid.models.layers.swin import (relative_position_index,
                                          window_attention_mask)
 from mmhybrid.models.utils import load_pretrained
-from mmhybrid.utils.analysis import build_target, count_macs
+from mmhybrid.utils.analysis import build_target, count_macs, sum_outputs
 
 NEG_INF = float('-inf')  # LSLA's masks (ViTLSLA.mask_value)
 
@@ -189,6 +195,187 @@ def test_outer_bias_is_added_after_softmax_and_masked():
     (m.attention_weights(q, k, mask)[sel]).sum().backward()
     for name in TABLES:
         assert not getattr(m, name).grad.any(), name
+
+
+# ------------------------------------------------ memory-light training ----
+
+
+def saved_storages(fn):
+    """Run ``fn``; the distinct storages autograd saved, ``{ptr: numel}``."""
+    saved = {}
+
+    def pack(t):
+        saved[t.untyped_storage().data_ptr()] = t.numel()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, saved
+
+
+def graph_names(out):
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            todo += [f for f, _ in fn.next_functions]
+    return {fn.name() for fn in seen}
+
+
+@pytest.mark.parametrize('attn_mode', ['qxx', 'qkv'])
+@pytest.mark.parametrize('shift', [0, 2])
+@pytest.mark.parametrize('size', [(8, 12), (6, 9)])
+def test_recomputed_attention_gradients(attn_mode, shift, size,
+                                        monkeypatch):
+    """float64, training: LimitedAttentionFunction (the weights recomputed
+    in backward) gives the outputs and gradients of the plain ops (and, on
+    window multiples, of the formula), for every scale / bias switch."""
+    torch.manual_seed(5)
+    x = torch.randn(2, *size, 12, dtype=torch.float64)
+    mask = window_attention_mask(*size, 4, shift, x.device, NEG_INF,
+                                 torch.float64)
+    for scale_mode, outer in (('dynamic', True), ('fixed', True),
+                              ('dynamic', False)):
+        m = LSLA(12, 3, 4, attn_mode=attn_mode, scale_mode=scale_mode,
+                 outer_bias=outer).double().train()
+        randomise_tables(m)
+        params = [x.requires_grad_()] + list(m.parameters())
+        grad = torch.randn(2, *size, 12, dtype=torch.float64)
+        results = []
+        for plain in (False, True):
+            if plain:
+                monkeypatch.setattr(lsla_module, 'recompute_in_backward',
+                                    lambda *a: False)
+            out = m(x, shift, mask)
+            names = graph_names(out)
+            assert ('LimitedAttentionFunctionBackward' in names) != plain
+            results.append((out, torch.autograd.grad(out, params, grad)))
+            if size == (8, 12):
+                ref = reference_lsla(m, x, shift)
+                results.append((ref, torch.autograd.grad(ref, params,
+                                                         grad)))
+        monkeypatch.undo()
+        for other in results[1:]:
+            torch.testing.assert_close(results[0], other, rtol=1e-10,
+                                       atol=1e-12)
+
+
+@pytest.mark.parametrize('fixed', [False, True])
+def test_limited_attention_gradcheck(fixed):
+    torch.manual_seed(6)
+    dt = dict(dtype=torch.float64)
+    q, k, v = (torch.randn(2, 2, 4, 3, **dt, requires_grad=True)
+               for _ in range(3))
+    scale = 0.6 if fixed else \
+        torch.rand(2, 4, 4, **dt).add_(0.3).requires_grad_()
+    inner, outer = (torch.randn(2, 4, 4, **dt, requires_grad=True)
+                    for _ in range(2))
+    mask = torch.zeros(2, 4, 4, **dt)  # 2 windows, each with masked pairs
+    mask[0, :2, 2:] = mask[0, 2:, :2] = mask[1, 3, :3] = NEG_INF
+    assert torch.autograd.gradcheck(
+        lambda *a: LimitedAttentionFunction.apply(*a, mask),
+        (q, k, v, scale, inner, outer), fast_mode=True)
+    # keys that are the values (LSA: K = V = X) accumulate both gradients
+    assert torch.autograd.gradcheck(
+        lambda q, x, o: LimitedAttentionFunction.apply(q, x, x, scale,
+                                                       None, o, None),
+        (q, k, outer), fast_mode=True)
+
+
+def test_lsla_block_saves_no_attention_weights():
+    """Training saves no ``(B*nW, heads, N, N)`` tensor and no GELU output
+    (``mlp_ratio`` x tokens): only the FFN's hidden input is kept."""
+    block = LSLABlock(12, 3, 4, shift=True, mlp_ratio=3).train()
+    x = torch.randn(1, 8, 8, 12, requires_grad=True)
+    mask = window_attention_mask(8, 8, 4, 2, x.device, NEG_INF)
+    out, saved = saved_storages(lambda: block(x, 2, mask))
+    own = {p.data_ptr() for p in block.parameters()}
+    sizes = sorted(n for ptr, n in saved.items() if ptr not in own)
+    assert 4 * 3 * 16 * 16 not in sizes  # weights of the 4 windows
+    assert sizes.count(64 * 36) == 1  # the FFN's hidden map, once
+    assert {'GeluLinearFunctionBackward',
+            'LimitedAttentionFunctionBackward'} <= graph_names(out)
+
+    def fail(*args):
+        raise AssertionError('a custom Function outside training')
+
+    with pytest.MonkeyPatch.context() as mp, torch.no_grad():
+        mp.setattr(LimitedAttentionFunction, 'apply', fail)
+        mp.setattr(GeluLinearFunction, 'apply', fail)
+        block(x, 2, mask)
+
+
+def test_gelu_ffn_is_mmcv_ffn():
+    """GeluFFN: mmcv's FFN keys and outputs; float64 gradients of the
+    recomputed GELU equal the plain ones; gradcheck."""
+    torch.manual_seed(7)
+    ffn = GeluFFN(6, 10).double().train()
+    ref = FFN(6, 10, act_cfg=dict(type='GELU'),
+              add_identity=False).double()
+    assert ffn.state_dict().keys() == ref.state_dict().keys()
+    ref.load_state_dict(ffn.state_dict())
+    x = torch.randn(2, 5, 6, dtype=torch.float64, requires_grad=True)
+    out = ffn(x)
+    assert 'GeluLinearFunctionBackward' in graph_names(out)
+    grad = torch.randn_like(out)
+    torch.testing.assert_close(
+        (out, torch.autograd.grad(out, [x, *ffn.parameters()], grad)),
+        (ref(x), torch.autograd.grad(ref(x), [x, *ref.parameters()], grad)),
+        rtol=1e-12, atol=1e-14)
+    w = torch.randn(4, 10, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    h = torch.randn(3, 10, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(GeluLinearFunction.apply, (h, w, b))
+
+
+def test_residual_is_mmcv_drop_path():
+    """``x + DropPath(y)`` in one op: the same draw and result as mmcv's."""
+    block = LSLABlock(8, 2, 4, drop_path_rate=0.5).train()
+    x, y = torch.randn(2, 6, 8, 3, 8, dtype=torch.float64).unbind(0)
+    torch.manual_seed(8)
+    out = block.residual(x, y)
+    torch.manual_seed(8)
+    ref = x + DropPath(0.5)(y)
+    torch.testing.assert_close(out, ref, rtol=1e-15, atol=1e-15)
+    assert not torch.equal(out, x + y)
+    torch.testing.assert_close(block.eval().residual(x, y), x + y)
+
+
+def test_training_paths_agree():
+    """float64 with_cp gives the same gradients; bf16 autocast the
+    gradients of the plain ops under autocast (bf16 rounding)."""
+    torch.manual_seed(9)
+    x = torch.randn(1, 3, 40, 56, dtype=torch.float64)
+
+    def grads(model, x):
+        sum_outputs(model(x)).backward()
+        return [p.grad for p in model.parameters()]
+
+    model = ViTLSLA(arch=TINY, drop_path_rate=0.).double().train()
+    cp_model = ViTLSLA(arch=TINY, drop_path_rate=0., with_cp=True).double()
+    cp_model.load_state_dict(model.state_dict())
+    torch.testing.assert_close(grads(cp_model, x), grads(model, x),
+                               rtol=1e-10, atol=1e-12)
+    m = LSLA(16, 2, 4).train()
+    randomise_tables(m)
+    x = torch.randn(2, 8, 8, 16, requires_grad=True)
+    mask = window_attention_mask(8, 8, 4, 2, x.device, NEG_INF)
+    results = []
+    for plain in (False, True):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            if plain:
+                with pytest.MonkeyPatch.context() as mp:
+                    mp.setattr(lsla_module, 'recompute_in_backward',
+                               lambda *a: False)
+                    out = m(x, 2, mask)
+            else:
+                out = m(x, 2, mask)
+        assert out.dtype == torch.bfloat16
+        results.append((out, torch.autograd.grad(
+            out.float().square().sum(), [x, *m.parameters()])))
+    torch.testing.assert_close(results[0], results[1], rtol=2e-2,
+                               atol=2e-2)
 
 
 def noisy_pad(monkeypatch):

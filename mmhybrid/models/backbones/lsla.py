@@ -20,12 +20,14 @@ weights were ever released.
 Every point the text leaves open is a documented switch (``attn_mode``,
 ``out_proj``, ``scale_mode``, ``inner_bias``, ``outer_bias``, ``shift``,
 arch ``mlp_ratio`` / ``stem_channels``); masked pairs (shift regions,
-padding) get logit ``-inf`` and no outer bias. The choices, the budget
-(18.9M / 3.5G) and why ``'t'`` is Swin-T's layout with MLP ratio 3 are in
-``configs/lsla/README.md``.
+padding) get logit ``-inf`` and no outer bias. Training recomputes the
+attention weights and the FFN's GELU in backward. The choices, the budget
+(18.9M / 3.5G), why ``'t'`` is Swin-T's layout with MLP ratio 3 and the
+memory figures are in ``configs/lsla/README.md``.
 """
+import contextlib
 import re
-from typing import Dict, Optional, Tuple, Union
+from typing import ContextManager, Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -34,6 +36,7 @@ from mmcv.cnn import ConvModule
 from mmcv.cnn.bricks import DropPath
 from mmcv.cnn.bricks.transformer import FFN
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
@@ -45,6 +48,200 @@ from .base_backbone import BaseBackbone, Stage
 #: Names of the three relative tables (no weight decay in the configs).
 TABLES = ('relative_position_bias_table', 'dynamic_scale_table',
           'outer_bias_table')
+
+
+def limited_weights(q: Tensor, k: Tensor, scale: Union[Tensor, float],
+                    inner: Optional[Tensor], outer: Optional[Tensor],
+                    mask: Optional[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
+    """The weights of self-limited attention, written out.
+
+    Args:
+        q, k (Tensor): ``(B*nW, heads, N, d)`` queries and keys.
+        scale (Tensor | float): ``(heads, N, N)`` dynamic scale, or the fixed
+            scale (applied to ``q``, as SDPA does).
+        inner, outer (Tensor, optional): ``(heads, N, N)`` biases inside and
+            after the softmax.
+        mask (Tensor, optional): ``(nW, N, N)`` additive 0/-inf mask.
+
+    Returns:
+        tuple: The logits before scale and biases ``S = Q K^T``, the softmax
+        ``P`` and the final weights ``W = P + B_out`` (0 on masked pairs),
+        each ``(B*nW, heads, N, N)``.
+    """
+    fixed = not isinstance(scale, Tensor)
+    if fixed:
+        q = q * scale
+    s = q @ k.transpose(-2, -1)
+    bw, nh, n, _ = s.shape
+    nw = 1
+    if mask is not None:  # the biases per window, (nW, heads, N, N)
+        nw, mask = mask.shape[0], mask.unsqueeze(1)
+        inner = mask if inner is None else inner + mask
+        if outer is not None:  # no outer bias across masked pairs
+            outer = torch.where(mask == 0, outer, 0.)
+    logits = s.view(-1, nw, nh, n, n)
+    if fixed:
+        logits = logits if inner is None else logits + inner
+    elif inner is not None:
+        logits = torch.addcmul(inner, logits, scale)
+    else:
+        logits = logits * scale
+    p = logits.softmax(-1)
+    w = p if outer is None else p + outer
+    return s, p.view(s.shape), w.view(s.shape)
+
+
+def recompute_in_backward(*tensors) -> bool:
+    """Whether autograd records a graph through ``tensors`` that a custom
+    Function may take part in: not in eval/no-grad, tracing or export,
+    whose graphs keep the plain ops."""
+    return (torch.is_grad_enabled()
+            and any(isinstance(t, Tensor) and t.requires_grad
+                    for t in tensors)
+            and not torch.jit.is_tracing()
+            and not torch.compiler.is_compiling())
+
+
+def autocast_like_forward(x: Tensor) -> ContextManager:
+    """The autocast state of this forward (on ``x``'s device), for a custom
+    Function to recompute in backward exactly as it computed."""
+    device = x.device.type
+    if not torch.amp.is_autocast_available(device):  # e.g. meta
+        return contextlib.nullcontext()
+    return torch.autocast(device, torch.get_autocast_dtype(device),
+                          torch.is_autocast_enabled(device))
+
+
+def _sum_to_table(x: Tensor, heads: int) -> Tensor:
+    """Sum a ``(B*nW, heads, N, N)`` gradient over the windows."""
+    return x.view(-1, heads, *x.shape[-2:]).sum(0)
+
+
+def _contiguous(q: Tensor, k: Tensor,
+                v: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Contiguous copies of head-split views, made once (each matmul would
+    copy them again); ``v`` shares ``k``'s when they are one tensor."""
+    k_ = k.contiguous()
+    return q.contiguous(), k_, k_ if v is k else v.contiguous()
+
+
+class LimitedAttentionFunction(torch.autograd.Function):
+    """``W V`` with ``W`` from :func:`limited_weights`, keeping only ``Q``,
+    ``K``, ``V`` (views of tensors saved anyway) and the tables for
+    backward. Autograd would keep ``S``, ``P``, ``W`` and copies of ``Q``,
+    ``K``, ``V``: a block's largest saved activations. The backward
+    recomputes ``S``, ``P`` and ``W`` (one extra ``Q K^T``)."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor,
+                scale: Union[Tensor, float], inner: Optional[Tensor],
+                outer: Optional[Tensor], mask: Optional[Tensor]) -> Tensor:
+        ctx.autocast = autocast_like_forward(q)
+        ctx.fixed_scale = None if isinstance(scale, Tensor) else scale
+        ctx.save_for_backward(q, k, v, None if ctx.fixed_scale else scale,
+                              inner, outer, mask)
+        q, k, v = _contiguous(q, k, v)
+        return limited_weights(q, k, scale, inner, outer, mask)[2] @ v
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        q, k, v, scale, inner, outer, mask = ctx.saved_tensors
+        q, k, v = _contiguous(q, k, v)
+        needs = ctx.needs_input_grad
+        fixed = ctx.fixed_scale is not None
+        if fixed:
+            scale = ctx.fixed_scale
+        with ctx.autocast:
+            s, p, w = limited_weights(q, k, scale, inner, outer, mask)
+            grad_v = w.transpose(-2, -1) @ grad if needs[2] else None
+            del w
+            grad_w = (grad @ v.transpose(-2, -1)).to(p.dtype)
+        grad_outer = None
+        if needs[5]:  # summed over the batch, masked, over the windows
+            nw = 1 if mask is None else mask.shape[0]
+            grad_outer = grad_w.view(-1, nw, *grad_w.shape[1:]).sum(0)
+            if mask is not None:
+                grad_outer = torch.where(mask.unsqueeze(1) == 0,
+                                         grad_outer, 0.)
+            grad_outer = grad_outer.sum(0)
+        # masked pairs: P = 0, so no gradient to the logits or inner bias
+        grad_logits = torch._softmax_backward_data(grad_w, p, -1, p.dtype)
+        del p, grad_w
+        nh = q.shape[1]
+        grad_inner = _sum_to_table(grad_logits, nh) if needs[4] else None
+        grad_scale = None
+        if not fixed and needs[3]:
+            grad_scale = _sum_to_table(s.mul_(grad_logits), nh)
+        del s
+        grad_s = grad_logits.mul_(scale) if not fixed else grad_logits
+        with ctx.autocast:
+            grad_q = grad_k = None
+            if needs[0]:
+                grad_q = grad_s @ k
+                if fixed:
+                    grad_q = grad_q * scale
+            if needs[1]:
+                grad_k = grad_s.transpose(-2, -1) @ (q * scale if fixed
+                                                     else q)
+        return grad_q, grad_k, grad_v, grad_scale, grad_inner, \
+            grad_outer, None
+
+
+class GeluLinearFunction(torch.autograd.Function):
+    """``F.linear(F.gelu(h), weight, bias)`` keeping ``h`` (GELU's backward
+    needs it anyway) but not the GELU output, which the backward recomputes
+    (an FFN block's largest saved activation: ``mlp_ratio`` x tokens)."""
+
+    @staticmethod
+    def forward(ctx, h: Tensor, weight: Tensor,
+                bias: Optional[Tensor]) -> Tensor:
+        ctx.autocast = autocast_like_forward(h)
+        ctx.save_for_backward(h, weight)
+        ctx.has_bias = bias is not None
+        return F.linear(F.gelu(h), weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        h, weight = ctx.saved_tensors
+        needs = ctx.needs_input_grad
+        with ctx.autocast:
+            a = F.gelu(h)
+            grad_a = (grad @ weight).to(h.dtype) if needs[0] else None
+            grad_w = grad.reshape(-1, grad.shape[-1]).t() @ \
+                a.reshape(-1, a.shape[-1]) if needs[1] else None
+        del a
+        grad_b = grad.reshape(-1, grad.shape[-1]).sum(0) \
+            if ctx.has_bias and needs[2] else None
+        grad_h = torch.ops.aten.gelu_backward(grad_a, h) \
+            if needs[0] else None
+        return grad_h, grad_w, grad_b
+
+
+class GeluFFN(FFN):
+    """mmcv's two-layer GELU FFN (same layers and keys, no residual) whose
+    training graph keeps the hidden activation once
+    (:class:`GeluLinearFunction`).
+
+    Args:
+        embed_dims (int): Input and output channels.
+        feedforward_channels (int): Hidden channels.
+        ffn_drop (float): Dropout after each layer. Defaults to 0.
+    """
+
+    def __init__(self, embed_dims: int, feedforward_channels: int,
+                 ffn_drop: float = 0.) -> None:
+        super().__init__(embed_dims, feedforward_channels, num_fcs=2,
+                         act_cfg=dict(type='GELU'), ffn_drop=ffn_drop,
+                         add_identity=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        (fc1, _, drop), fc2 = self.layers[:2]
+        if (self.training and drop.p) or \
+                not recompute_in_backward(x, fc2.weight):
+            return super().forward(x)
+        return GeluLinearFunction.apply(fc1(x), fc2.weight, fc2.bias)
 
 
 class LSLA(nn.Module):
@@ -151,12 +348,14 @@ class LSLA(nn.Module):
 
     def qkv(self, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """Queries, keys and values ``(B*nW, heads, N, d)`` of windows
-        ``(B*nW, N, C)``."""
+        ``(B*nW, N, C)``: views of ``x``, or contiguous projections (made
+        once here, the copy replaces the projection's output in memory;
+        every matmul would copy the view again)."""
         xh = self._split_heads(x)
         proj = iter(self.in_proj(x).split(self.embed_dims, -1)) \
             if self.in_proj is not None else None
         return tuple(
-            xh if c == 'x' else self._split_heads(next(proj))
+            xh if c == 'x' else self._split_heads(next(proj)).contiguous()
             for c in self.attn_mode)
 
     def attention_weights(self, q: Tensor, k: Tensor,
@@ -171,29 +370,15 @@ class LSLA(nn.Module):
         Returns:
             Tensor: ``(B*nW, heads, N, N)``.
         """
-        bw, nh, n, _ = q.shape
-        nw = 1 if mask is None else mask.shape[0]
-        bias = self._table('relative_position_bias_table')
-        if mask is not None:
-            mask = mask.unsqueeze(1)
-            bias = mask if bias is None else bias + mask
-        ds = self._table('dynamic_scale_table')
-        if ds is None:
-            q = q * self.scale
-        logits = (q @ k.transpose(-2, -1)).view(-1, nw, nh, n, n)
-        if ds is not None and bias is not None:
-            logits = torch.addcmul(bias, logits, ds)
-        elif ds is not None:
-            logits = logits * ds
-        elif bias is not None:
-            logits = logits + bias
-        attn = logits.softmax(-1)
-        outer = self._table('outer_bias_table')
-        if outer is not None:
-            if mask is not None:  # no outer bias across masked pairs
-                outer = torch.where(mask == 0, outer, 0.)
-            attn = attn + outer
-        return attn.view(bw, nh, n, n)
+        return limited_weights(q, k, *self._tables(), mask)[2]
+
+    def _tables(self) -> Tuple[Union[Tensor, float], Optional[Tensor],
+                               Optional[Tensor]]:
+        """Scale (the dynamic one or ``d^-0.5``), inner and outer bias."""
+        scale = self._table('dynamic_scale_table')
+        return (self.scale if scale is None else scale,
+                self._table('relative_position_bias_table'),
+                self._table('outer_bias_table'))
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor,
                mask: Optional[Tensor]) -> Tensor:
@@ -211,7 +396,11 @@ class LSLA(nn.Module):
                 bias = bias.to(q.dtype)
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=p, scale=self.scale)
-        attn = self.attention_weights(q, k, mask)
+        tables = self._tables()
+        if not p and recompute_in_backward(q, k, v, *tables):
+            # training: the weights are recomputed in backward, not kept
+            return LimitedAttentionFunction.apply(q, k, v, *tables, mask)
+        attn = limited_weights(q, k, *tables, mask)[2]
         if p:
             attn = F.dropout(attn, p)
         return attn @ v
@@ -298,14 +487,23 @@ class LSLABlock(nn.Module):
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0. \
             else nn.Identity()
         self.norm2 = nn.LayerNorm(embed_dims)
-        self.ffn = FFN(embed_dims, int(embed_dims * mlp_ratio), num_fcs=2,
-                       act_cfg=dict(type='GELU'), ffn_drop=drop_rate,
-                       add_identity=False)
+        self.ffn = GeluFFN(embed_dims, int(embed_dims * mlp_ratio),
+                           drop_rate)
 
     def forward(self, x: Tensor, shift: int,
                 mask: Optional[Tensor]) -> Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), shift, mask))
-        return x + self.drop_path(self.ffn(self.norm2(x)))
+        x = self.residual(x, self.attn(self.norm1(x), shift, mask))
+        return self.residual(x, self.ffn(self.norm2(x)))
+
+    def residual(self, x: Tensor, y: Tensor) -> Tensor:
+        """``x + DropPath(y)`` in one op (mmcv's ``drop_path`` takes two
+        more passes over ``y``), with the same random draw."""
+        if not self.training or not isinstance(self.drop_path, DropPath):
+            return x + y
+        keep = 1 - self.drop_path.drop_prob
+        shape = (y.shape[0], ) + (1, ) * (y.ndim - 1)
+        scale = (keep + torch.rand(shape, dtype=y.dtype, device=y.device))
+        return torch.addcmul(x, y, scale.floor_().div_(keep))
 
 
 @MODELS.register_module()
