@@ -283,10 +283,9 @@ def test_window_padding_invariance():
     torch.manual_seed(0)
     hw = (10, 12)
     q, k, v = (torch.randn(2, 120, 3, 4) for _ in range(3))
-    ref, ref_sig = sg.local_window_attention(q, k, v, hw, 0.5)
+    ref, ref_sig = sg.window_attention(q, k, v, hw, 0.5)
     for padded in [(14, 14), (21, 14), (14, 28), (28, 35)]:
-        out, sig = sg.local_window_attention(q, k, v, hw, 0.5,
-                                             padded_hw=padded)
+        out, sig = sg.window_attention(q, k, v, hw, 0.5, padded_hw=padded)
         torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
         torch.testing.assert_close(sig, ref_sig, rtol=0, atol=1e-7)
     # windows: rows [0, 7) and [7, 10), cols [0, 7) and [7, 12)
@@ -297,7 +296,7 @@ def test_window_padding_invariance():
     # changing real tokens outside a window leaves it untouched
     k2 = k.clone().view(2, 10, 12, 3, 4)
     k2[:, 7:] += 1
-    out2, _ = sg.local_window_attention(q, k2.view_as(k), v, hw, 0.5)
+    out2, _ = sg.window_attention(q, k2.view_as(k), v, hw, 0.5)
     torch.testing.assert_close(out2.view(2, 10, 12, -1)[:, :7],
                                ref.view(2, 10, 12, -1)[:, :7])
 

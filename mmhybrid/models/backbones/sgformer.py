@@ -2,65 +2,25 @@
 """SG-Former, the self-guided transformer, as a dense-prediction backbone.
 
 `SG-Former: Self-guided Transformer with Evolving Token Reallocation
-<https://arxiv.org/abs/2308.12216>`_ (Ren et al., ICCV 2023).
+<https://arxiv.org/abs/2308.12216>`_ (Ren et al., ICCV 2023); reimplemented
+from https://github.com/OliverRensu/SG-Former (``b982803``), not copied.
 
-Reimplemented from https://github.com/OliverRensu/SG-Former (commit
-``b982803``; classification only), not copied. Parameter names are the
-official ones (``patch_embed{i}``, ``block{i}.{j}.attn.{q1,kv1,f1,...}``,
-``norm{i}``), except that ``pos_embed`` lives in the stem as
-``patch_embed1.pos_embed`` (so ``frozen_stages=0`` freezes it with the stem);
-:meth:`SGFormer.convert_official` renames it and drops ``head.*``.
+Stages 1-3 alternate hybrid-scale (HS) and self-guided (SG) blocks; stage 4
+is plain global attention. An HS block splits its heads: half attend
+globally to ``sr x sr``-pooled keys, half inside 7x7 windows; the attention
+every token receives in both halves is summed into a (detached)
+significance map. The next SG block sorts the tokens by it and aggregates
+runs of them with learned ``Linear(f, 1)`` layers (long runs for the least
+significant tokens, short ones for the most significant), so salient
+regions keep fine keys and values while every query attends globally.
 
-Stages 1-3 alternate hybrid-scale (HS) blocks (even positions) and
-self-guided (SG) blocks (odd positions); stage 4 is plain global attention.
-An HS block splits its heads: half attend globally to ``sr x sr``-pooled
-keys, half locally inside 7x7 windows; the average attention every token
-*receives* in both halves is summed into a significance map ``S`` (detached,
-as in the paper). The next SG block sorts the tokens by ``S`` and aggregates
-consecutive runs of them with learned ``Linear(f, 1)`` layers (least
-significant 25%: runs of ``f1``, middle 50%: ``f2``, most significant 25%:
-``f3``; stage 3 halves: 2 and 1), so salient regions keep fine keys and
-values while every query still attends globally.
-
-Any input size, and why it stays faithful (the official code needs a
-stage-1 grid of multiples of 28 with an even block count, and a 56x56 one
-for its ``pos_embed``):
-
-- ``pos_embed`` is resized (bicubic, as mmpretrain's ViT) from its 56x56
-  table to the real stage-1 grid; the resized table is cached per size when
-  no gradient flows to it. At 224 it is the table itself.
-- Local windows: the token map is padded bottom/right to multiples of 7;
-  padded keys are masked out of every window and padded queries are
-  dropped, and the local significance of a token is the mean attention it
-  receives from the *real* queries of its window. Windows are anchored at
-  the top-left corner, so a real token sees the same window whatever the
-  padding.
-- Global keys: the ``sr x sr`` stride-``sr`` conv runs on the real map and
-  floors, exactly as official on every size it runs (e.g. an 84-row map
-  gives 10 rows of keys, its last 4 rows reach the global keys only through
-  the local half); a side shorter than ``sr`` is zero-padded to one cell.
-  The coarse significance is spread back with legacy ``'nearest'``, as
-  official.
-- SG: only real tokens are ranked. The segment bounds (``n // 4``,
-  ``n // 4 * 3``; ``n // 2``) are the official ones; a segment whose length
-  is not a multiple of its run length ends in one shorter run, zero-filled
-  up to ``f`` (the learned weights of the missing positions see zeros). On
-  every size the official code runs all runs are complete, so the result is
-  the official one; elsewhere no padded token exists to influence real ones.
-- Everything else (stem, patch merging, LePE, the FFN's depthwise conv) is
-  a zero-padded convolution, as official, and gives ``ceil(H / stride)``.
-
-Memory and speed: no large global attention matrix is kept for backward.
-The global attentions (HS global half, SG, stage 4) use
-``F.scaled_dot_product_attention`` (fused; on CPU and GPU it stores only
-q, k, v, the output and a log-sum-exp, and is 2-4x faster than the explicit
-softmax on CPU). The significance map, detached in the paper, comes from a
-separate no-grad pass over the HS global weights (:func:`received_attention`),
-whose transient memory is freed at once. Only where the HS global weights
-are few (:data:`EXPLICIT_GLOBAL_MAX`, e.g. 224 pretraining batches) is that
-half one explicit softmax serving both, as official. The 7x7 local half is
-small (49 keys per query) and stays explicit: its weights give the local
-map.
+Departures from the official code (configs/sgformer/README.md has why):
+any input size (``pos_embed`` resized bicubic; windows padded bottom/right
+with padding masked; a last, shorter SG run zero-filled), equal to the
+official model wherever that runs; ``pos_embed`` lives in the stem as
+``patch_embed1.pos_embed``; global attentions are fused
+(``scaled_dot_product_attention``) and the HS global significance comes
+from a separate no-grad pass, except below :data:`EXPLICIT_GLOBAL_MAX`.
 """
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -210,16 +170,19 @@ class SGFormerStem(nn.Module):
                 pos.detach(), (self.pos_grid, ) * 2, hw)
         return self._pos_cache[key]
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) -> (B, C, H/4, W/4), in channels-last memory: a
+        view of the normalised tokens, which the stage reads back without
+        a copy."""
         x = self.conv(x)
         hw = tuple(x.shape[2:])
         x = self.norm(x.flatten(2).transpose(1, 2))
-        return x + self.resized_pos_embed(hw), hw
+        return _to_nchw(x + self.resized_pos_embed(hw), hw)
 
 
 class ConvPatchMerging(nn.Module):
     """The official ``PatchMerging``: 1x1 GN conv, depthwise 3x3 stride-2 GN
-    conv, 1x1 GN conv (GELU between), flattened to tokens.
+    conv, 1x1 GN conv (GELU between), NCHW in and out.
 
     Args:
         in_channels (int): Input channels.
@@ -234,9 +197,8 @@ class ConvPatchMerging(nn.Module):
                             groups=out_channels)
         self.conv3 = ConvGN(out_channels, out_channels)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
-        x = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
-        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
 
 
 class DWConv(nn.Module):
@@ -299,11 +261,11 @@ def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
     return crop(crop(x, 1, h), 2, w).reshape(b, h * w, -1)
 
 
-def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
-                           hw: Tuple[int, int], scale: float,
-                           window: int = WINDOW_SIZE,
-                           padded_hw: Optional[Tuple[int, int]] = None
-                           ) -> Tuple[Tensor, Tensor]:
+def window_attention(q: Tensor, k: Tensor, v: Tensor,
+                     hw: Tuple[int, int], scale: float,
+                     window: int = WINDOW_SIZE,
+                     padded_hw: Optional[Tuple[int, int]] = None
+                     ) -> Tuple[Tensor, Tensor]:
     """Non-overlapping window attention with padding masked out.
 
     Args:
@@ -485,7 +447,7 @@ class SGAttention(nn.Module):
         # local half: 7x7 windows
         q2 = self.q2(x).view(b, n, half, self.head_dim)
         k2, v2 = self.kv2(x).view(b, n, 2, half, self.head_dim).unbind(2)
-        x2, sig_l = local_window_attention(q2, k2, v2, hw, self.scale)
+        x2, sig_l = window_attention(q2, k2, v2, hw, self.scale)
         return torch.cat([x1, x2], dim=-1), sig_l + sig_g
 
     def _aggregate(self, x: Tensor, order: Tensor) -> Tensor:
@@ -599,7 +561,7 @@ class SGFormer(BaseBackbone):
     for stage 1, a conv patch merging otherwise), ``block{i}`` and the
     LayerNorm ``norm{i}``, whose output is both the stage's feature map
     (strides 4, 8, 16, 32) and the next stage's input. Runs on any input
-    size (see the module docstring for what happens at borders).
+    size (configs/sgformer/README.md says what happens at borders).
 
     Args:
         arch (str | dict): ``'s'``/``'small'``, ``'m'``/``'medium'``,
@@ -745,14 +707,14 @@ class SGFormer(BaseBackbone):
         mods = [getattr(self, f'block{i + 1}'), getattr(self, f'norm{i + 1}')]
         return mods + ([getattr(self, f'patch_embed{i + 1}')] if i else [])
 
-    def forward_stem(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+    def forward_stem(self, x: Tensor) -> Tensor:
         return self.patch_embed1(x)
 
-    def forward_stage(self, i: int, x) -> Tuple[Tensor, Tensor]:
-        if i == 0:
-            x, hw = x  # the stem's tokens
-        else:
-            x, hw = getattr(self, f'patch_embed{i + 1}')(x)
+    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
+        if i:
+            x = getattr(self, f'patch_embed{i + 1}')(x)
+        hw = tuple(x.shape[2:])
+        x = x.flatten(2).transpose(1, 2)  # tokens (B, H*W, C)
         significance = None
         for block in getattr(self, f'block{i + 1}'):
             x, significance = self.run_block(block, x, hw, significance)
