@@ -23,13 +23,16 @@ official model wherever that runs; ``pos_embed`` lives in the stem as
 from a separate no-grad pass, except below :data:`EXPLICIT_GLOBAL_MAX`.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..layers.swin import crop, padded_size, traced, window_valid_mask
@@ -95,6 +98,95 @@ def _to_nchw(x: Tensor, hw: Tuple[int, int]) -> Tensor:
     """Tokens (B, H*W, C) -> (B, C, H, W) view in channels-last memory, the
     layout the official convs receive."""
     return x.transpose(1, 2).view(x.shape[0], x.shape[2], *hw)
+
+
+def _recompute(ctx, grad: Tensor, needs: Sequence[bool]
+               ) -> Tuple[Tensor, List[Optional[Tensor]]]:
+    """Run ``ctx.fn`` again on the saved input, with grad and in the
+    forward's autocast state; return its output and the gradients of
+    ``grad`` (w.r.t. that output) for the input and ``ctx.params``, None
+    where ``needs`` says not needed."""
+    x, = ctx.saved_tensors
+    autocast = torch.autocast(**ctx.autocast) if ctx.autocast else \
+        nullcontext()
+    with torch.enable_grad(), autocast:
+        x = x.detach().requires_grad_(needs[0])
+        y = ctx.fn(x)
+    wanted = [t for t, n in zip((x, *ctx.params), needs) if n]
+    grads = iter(torch.autograd.grad(y, wanted, grad.to(y.dtype))
+                 if wanted else ())
+    return y, [next(grads) if n else None for n in needs]
+
+
+class _Recomputed(torch.autograd.Function):
+    """``fn(x)`` keeping only ``x`` for backward, where ``fn`` (cheap, no
+    matmul) runs again; ``params`` are the parameters ``fn`` uses. The
+    forward runs ``fn`` itself, so the output is the plain path's."""
+
+    @staticmethod
+    def forward(ctx, fn: Callable, x: Tensor, *params: Tensor) -> Tensor:
+        ctx.fn, ctx.params = fn, params
+        device = x.device.type
+        # (no autocast on devices that have none, e.g. meta)
+        ctx.autocast = dict(
+            device_type=device, dtype=torch.get_autocast_dtype(device),
+            enabled=torch.is_autocast_enabled(device)
+        ) if torch.amp.is_autocast_available(device) else None
+        ctx.save_for_backward(x)
+        return fn(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        return None, *_recompute(ctx, grad, ctx.needs_input_grad[1:])[1]
+
+
+class _RecomputedLinearInput(_Recomputed):
+    """``linear(fn(x))`` keeping only ``x`` for backward: ``fn`` runs again
+    there, the linear layer (last of ``params``: weight, bias) does not."""
+
+    @staticmethod
+    def forward(ctx, fn: Callable, x: Tensor, *params: Tensor) -> Tensor:
+        *fn_params, weight, bias = params
+        out = _Recomputed.forward(ctx, fn, x, *fn_params)
+        ctx.params, ctx.linear = fn_params, (weight, bias)
+        return F.linear(out, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        weight, bias = ctx.linear
+        *needs, need_w, need_b = ctx.needs_input_grad[1:]
+        # the linear layer's backward in its compute dtype (that of
+        # ``grad``), as autograd does it under autocast
+        y, grads = _recompute(ctx, grad @ weight.to(grad.dtype), needs)
+        grad2 = grad.flatten(0, -2)
+        grad_w = grad_b = None
+        if need_w:
+            y2 = y.detach().to(grad.dtype).flatten(0, -2)
+            grad_w = (grad2.t() @ y2).to(weight.dtype)
+        if need_b:
+            grad_b = grad2.sum(0).to(bias.dtype)
+        return None, *grads, grad_w, grad_b
+
+
+def _recomputed_linear(fn: Callable, x: Tensor, fn_params: Iterable[Tensor],
+                       linear: nn.Linear) -> Tensor:
+    """``linear(fn(x))``; while training, only ``x`` is kept for backward
+    and ``fn`` (cheap, no matmul) runs again there, not ``linear``."""
+    if torch.is_grad_enabled() and not traced():
+        return _RecomputedLinearInput.apply(fn, x, *fn_params, linear.weight,
+                                            linear.bias)
+    return linear(fn(x))
+
+
+def _norm_act(norm: nn.Module, act: nn.Module, x: Tensor) -> Tensor:
+    """``act(norm(x))``; while training, recomputed in backward: only ``x``,
+    which the conv before it produced, is kept, not the norm's output."""
+    if torch.is_grad_enabled() and not traced():
+        return _Recomputed.apply(lambda t: act(norm(t)), x,
+                                 *norm.parameters())
+    return act(norm(x))
 
 
 class ConvGN(nn.Sequential):
@@ -174,7 +266,9 @@ class SGFormerStem(nn.Module):
         """(B, C_in, H, W) -> (B, C, H/4, W/4), in channels-last memory: a
         view of the normalised tokens, which the stage reads back without
         a copy."""
-        x = self.conv(x)
+        conv = self.conv
+        x = _norm_act(conv[0].bn, conv[1], conv[0].c(x))
+        x = conv[4](_norm_act(conv[2].bn, conv[3], conv[2].c(x)))
         hw = tuple(x.shape[2:])
         x = self.norm(x.flatten(2).transpose(1, 2))
         return _to_nchw(x + self.resized_pos_embed(hw), hw)
@@ -198,7 +292,8 @@ class ConvPatchMerging(nn.Module):
         self.conv3 = ConvGN(out_channels, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
+        x = _norm_act(self.conv1.bn, self.act, self.conv1.c(x))
+        return self.conv3(_norm_act(self.conv2.bn, self.act, self.conv2.c(x)))
 
 
 class DWConv(nn.Module):
@@ -215,6 +310,9 @@ class DWConv(nn.Module):
 class DWConvFFN(nn.Module):
     """The "local-enhanced" FFN: ``fc2(GELU(fc1(x) + dwconv(fc1(x))))``.
 
+    While training, only ``fc1(x)`` is kept for backward: the depthwise
+    conv, the sum and GELU are recomputed there, ``fc2`` is not.
+
     Args:
         dim (int): Channels.
         hidden_dim (int): Hidden channels.
@@ -227,9 +325,17 @@ class DWConvFFN(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
+    def hidden(self, h: Tensor, hw: Tuple[int, int]) -> Tensor:
+        """``GELU(h + dwconv(h))``, the input of ``fc2``."""
+        return self.act(h + self.dwconv(h, hw))
+
+    def tail(self, h: Tensor, hw: Tuple[int, int]) -> Tensor:
+        """``fc2(GELU(h + dwconv(h)))`` of ``h = fc1(x)``."""
+        return _recomputed_linear(lambda t: self.hidden(t, hw), h,
+                                  self.dwconv.parameters(), self.fc2)
+
     def forward(self, x: Tensor, hw: Tuple[int, int]) -> Tensor:
-        x = self.fc1(x)
-        return self.fc2(self.act(x + self.dwconv(x, hw)))
+        return self.tail(self.fc1(x), hw)
 
 
 def _window_grid(hw: Tuple[int, int], window: int) -> Tuple[int, int]:
@@ -549,7 +655,10 @@ class SGFormerBlock(nn.Module):
                 ) -> Tuple[Tensor, Optional[Tensor]]:
         y, significance = self.attn(self.norm1(x), hw, significance)
         x = x + self.drop_path(y)
-        x = x + self.drop_path(self.mlp(self.norm2(x), hw))
+        # = mlp(norm2(x)); training keeps x, not norm2(x), for fc1's backward
+        h = _recomputed_linear(self.norm2, x, self.norm2.parameters(),
+                               self.mlp.fc1)
+        x = x + self.drop_path(self.mlp.tail(h, hw))
         return x, significance
 
 
