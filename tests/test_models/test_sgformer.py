@@ -283,10 +283,9 @@ def test_window_padding_invariance():
     torch.manual_seed(0)
     hw = (10, 12)
     q, k, v = (torch.randn(2, 120, 3, 4) for _ in range(3))
-    ref, ref_sig = sg.local_window_attention(q, k, v, hw, 0.5)
+    ref, ref_sig = sg.window_attention(q, k, v, hw, 0.5)
     for padded in [(14, 14), (21, 14), (14, 28), (28, 35)]:
-        out, sig = sg.local_window_attention(q, k, v, hw, 0.5,
-                                             padded_hw=padded)
+        out, sig = sg.window_attention(q, k, v, hw, 0.5, padded_hw=padded)
         torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
         torch.testing.assert_close(sig, ref_sig, rtol=0, atol=1e-7)
     # windows: rows [0, 7) and [7, 10), cols [0, 7) and [7, 12)
@@ -297,7 +296,7 @@ def test_window_padding_invariance():
     # changing real tokens outside a window leaves it untouched
     k2 = k.clone().view(2, 10, 12, 3, 4)
     k2[:, 7:] += 1
-    out2, _ = sg.local_window_attention(q, k2.view_as(k), v, hw, 0.5)
+    out2, _ = sg.window_attention(q, k2.view_as(k), v, hw, 0.5)
     torch.testing.assert_close(out2.view(2, 10, 12, -1)[:, :7],
                                ref.view(2, 10, 12, -1)[:, :7])
 
@@ -372,6 +371,152 @@ def test_no_attention_matrix_saved_for_backward(monkeypatch):
     for shape in saved:
         numel = torch.Size(shape).numel()
         assert numel not in (n * 9, n * sg_keys), shape
+
+
+# ------------------------------------------------- training memory ----
+def plain_ffn(ffn, x, hw):
+    """The FFN with every op in autograd (what it computed before the
+    recomputing backward)."""
+    return ffn.fc2(ffn.hidden(ffn.fc1(x), hw))
+
+
+def grads_of(module, x, fn):
+    module.zero_grad()
+    x = x.detach().requires_grad_()
+    out = fn(x)
+    out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype)
+                 .view_as(out))
+    return [out, x.grad] + [p.grad.clone() for p in module.parameters()]
+
+
+def test_ffn_recompute_matches_plain_float64():
+    """The training FFN (depthwise conv and GELU recomputed in backward)
+    gives the plain path's output and gradients in float64."""
+    torch.manual_seed(0)
+    ffn = sg.DWConvFFN(6, 12).double()
+    hw = (5, 7)
+    x = torch.randn(2, 35, 6, dtype=torch.float64)
+    ours = grads_of(ffn, x, lambda t: ffn(t, hw))
+    ref = grads_of(ffn, x, lambda t: plain_ffn(ffn, t, hw))
+    assert torch.equal(ours[0], ref[0])
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    small = sg.DWConvFFN(2, 4).double()
+    assert torch.autograd.gradcheck(
+        lambda t, *_: small(t, (2, 3)),
+        (torch.randn(1, 6, 2, dtype=torch.float64, requires_grad=True),
+         *small.parameters()))
+
+
+@pytest.mark.parametrize('mode', ['hs', 'full'])
+def test_block_recompute_matches_plain_float64(mode):
+    """A block (norm2 and the FFN's hidden ops recomputed in backward) gives
+    the plain path's output and gradients in float64."""
+    torch.manual_seed(0)
+    blk = sg.SGFormerBlock(8, 2, mode, sr_ratio=2).double()
+    hw = (7, 9)
+    x = torch.randn(1, 63, 8, dtype=torch.float64)
+
+    def plain(t):
+        t = t + blk.attn(blk.norm1(t), hw)[0]
+        return t + plain_ffn(blk.mlp, blk.norm2(t), hw)
+
+    ours = grads_of(blk, x, lambda t: blk(t, hw)[0])
+    ref = grads_of(blk, x, plain)
+    assert torch.equal(ours[0], ref[0])
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_ffn_recompute_frozen_and_autocast():
+    """Frozen parameters get no gradient; under bf16 autocast the output is
+    the plain path's and the gradients agree within bf16 rounding."""
+    torch.manual_seed(0)
+    ffn = sg.DWConvFFN(8, 16)
+    hw = (4, 6)
+    x = torch.randn(2, 24, 8)
+    ffn.dwconv.requires_grad_(False)
+    ffn(x.requires_grad_(), hw).sum().backward()
+    assert ffn.dwconv.dwconv.weight.grad is None
+    assert ffn.fc2.weight.grad is not None and x.grad is not None
+    ffn.requires_grad_(True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        ours = grads_of(ffn, x, lambda t: ffn(t, hw))
+        ref = grads_of(ffn, x, lambda t: plain_ffn(ffn, t, hw))
+    assert ours[0].dtype == torch.bfloat16 and torch.equal(ours[0], ref[0])
+    for a, b in zip(ours[1:], ref[1:]):
+        assert a.dtype == b.dtype
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-2)
+
+
+def saved_storages(fn, *args):
+    """Shapes of the distinct storages autograd keeps for backward."""
+    saved = {}
+
+    def pack(t):
+        saved.setdefault(t.untyped_storage().data_ptr(), tuple(t.shape))
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*args)
+    return list(saved.values())
+
+
+def test_training_keeps_one_hidden_tensor():
+    """While training, the FFN keeps one hidden-sized tensor (``fc1(x)``)
+    and a conv + GroupNorm + GELU of the stem/merging keeps the conv's
+    input and output, not the norm's output."""
+    ffn = sg.DWConvFFN(4, 16)
+    x = torch.rand(1, 30, 4, requires_grad=True)
+    shapes = saved_storages(ffn, x, (5, 6))
+    assert [s for s in shapes if torch.Size(s).numel() >= 30 * 16] == \
+        [(1, 30, 16)]
+    merge = sg.ConvPatchMerging(4, 8)
+    x = torch.rand(1, 4, 10, 12, requires_grad=True)
+    big = [s for s in saved_storages(merge, x)
+           if torch.Size(s).numel() >= 8 * 5 * 6]
+    # the input x; per conv + GN + GELU the conv's output and the GELU's;
+    # conv3's output (its GroupNorm's input)
+    assert sorted(big) == sorted([(1, 4, 10, 12), (1, 8, 10, 12),
+                                  (1, 8, 10, 12), (1, 8, 5, 6),
+                                  (1, 8, 5, 6), (1, 8, 5, 6)]), big
+
+
+def test_stem_and_merging_match_plain_float64():
+    """Stem and patch merging (norm + GELU recomputed in backward) give the
+    plain Sequential's output and gradients in float64."""
+    torch.manual_seed(0)
+    stem = sg.SGFormerStem(3, 8, 4).double()
+    merge = sg.ConvPatchMerging(8, 16).double()
+    x = torch.randn(1, 3, 18, 22, dtype=torch.float64)
+    y = torch.randn(1, 8, 9, 11, dtype=torch.float64)
+    ours = grads_of(stem.conv, x, lambda t: stem(t))
+    ref = grads_of(stem.conv, x, lambda t: sg._to_nchw(
+        stem.norm(stem.conv(t).flatten(2).transpose(1, 2)) +
+        stem.resized_pos_embed((5, 6)), (5, 6)))
+    ours += grads_of(merge, y, merge)
+    ref += grads_of(merge, y, lambda t: merge.conv3(
+        merge.act(merge.conv2(merge.act(merge.conv1(t))))))
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_training_float64_gradients_with_cp():
+    """Whole model, float64: gradients are the same with ``with_cp`` (the
+    blocks recomputed) and without, on a size with padded windows."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 100, 132, dtype=torch.float64)
+    results = []
+    for with_cp in (False, True):
+        torch.manual_seed(1)
+        model = SGFormer(arch=TINY, drop_path_rate=0., with_cp=with_cp)
+        model = model.double().train()
+        outs = model(x)
+        sum((o * o).sum() for o in outs).backward()
+        results.append([o.detach() for o in outs] +
+                       [p.grad for p in model.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-10)
 
 
 # ------------------------------------------------------------ LR decay ----

@@ -2,74 +2,37 @@
 """SG-Former, the self-guided transformer, as a dense-prediction backbone.
 
 `SG-Former: Self-guided Transformer with Evolving Token Reallocation
-<https://arxiv.org/abs/2308.12216>`_ (Ren et al., ICCV 2023).
+<https://arxiv.org/abs/2308.12216>`_ (Ren et al., ICCV 2023); reimplemented
+from https://github.com/OliverRensu/SG-Former (``b982803``), not copied.
 
-Reimplemented from https://github.com/OliverRensu/SG-Former (commit
-``b982803``; classification only), not copied. Parameter names are the
-official ones (``patch_embed{i}``, ``block{i}.{j}.attn.{q1,kv1,f1,...}``,
-``norm{i}``), except that ``pos_embed`` lives in the stem as
-``patch_embed1.pos_embed`` (so ``frozen_stages=0`` freezes it with the stem);
-:meth:`SGFormer.convert_official` renames it and drops ``head.*``.
+Stages 1-3 alternate hybrid-scale (HS) and self-guided (SG) blocks; stage 4
+is plain global attention. An HS block splits its heads: half attend
+globally to ``sr x sr``-pooled keys, half inside 7x7 windows; the attention
+every token receives in both halves is summed into a (detached)
+significance map. The next SG block sorts the tokens by it and aggregates
+runs of them with learned ``Linear(f, 1)`` layers (long runs for the least
+significant tokens, short ones for the most significant), so salient
+regions keep fine keys and values while every query attends globally.
 
-Stages 1-3 alternate hybrid-scale (HS) blocks (even positions) and
-self-guided (SG) blocks (odd positions); stage 4 is plain global attention.
-An HS block splits its heads: half attend globally to ``sr x sr``-pooled
-keys, half locally inside 7x7 windows; the average attention every token
-*receives* in both halves is summed into a significance map ``S`` (detached,
-as in the paper). The next SG block sorts the tokens by ``S`` and aggregates
-consecutive runs of them with learned ``Linear(f, 1)`` layers (least
-significant 25%: runs of ``f1``, middle 50%: ``f2``, most significant 25%:
-``f3``; stage 3 halves: 2 and 1), so salient regions keep fine keys and
-values while every query still attends globally.
-
-Any input size, and why it stays faithful (the official code needs a
-stage-1 grid of multiples of 28 with an even block count, and a 56x56 one
-for its ``pos_embed``):
-
-- ``pos_embed`` is resized (bicubic, as mmpretrain's ViT) from its 56x56
-  table to the real stage-1 grid; the resized table is cached per size when
-  no gradient flows to it. At 224 it is the table itself.
-- Local windows: the token map is padded bottom/right to multiples of 7;
-  padded keys are masked out of every window and padded queries are
-  dropped, and the local significance of a token is the mean attention it
-  receives from the *real* queries of its window. Windows are anchored at
-  the top-left corner, so a real token sees the same window whatever the
-  padding.
-- Global keys: the ``sr x sr`` stride-``sr`` conv runs on the real map and
-  floors, exactly as official on every size it runs (e.g. an 84-row map
-  gives 10 rows of keys, its last 4 rows reach the global keys only through
-  the local half); a side shorter than ``sr`` is zero-padded to one cell.
-  The coarse significance is spread back with legacy ``'nearest'``, as
-  official.
-- SG: only real tokens are ranked. The segment bounds (``n // 4``,
-  ``n // 4 * 3``; ``n // 2``) are the official ones; a segment whose length
-  is not a multiple of its run length ends in one shorter run, zero-filled
-  up to ``f`` (the learned weights of the missing positions see zeros). On
-  every size the official code runs all runs are complete, so the result is
-  the official one; elsewhere no padded token exists to influence real ones.
-- Everything else (stem, patch merging, LePE, the FFN's depthwise conv) is
-  a zero-padded convolution, as official, and gives ``ceil(H / stride)``.
-
-Memory and speed: no large global attention matrix is kept for backward.
-The global attentions (HS global half, SG, stage 4) use
-``F.scaled_dot_product_attention`` (fused; on CPU and GPU it stores only
-q, k, v, the output and a log-sum-exp, and is 2-4x faster than the explicit
-softmax on CPU). The significance map, detached in the paper, comes from a
-separate no-grad pass over the HS global weights (:func:`received_attention`),
-whose transient memory is freed at once. Only where the HS global weights
-are few (:data:`EXPLICIT_GLOBAL_MAX`, e.g. 224 pretraining batches) is that
-half one explicit softmax serving both, as official. The 7x7 local half is
-small (49 keys per query) and stays explicit: its weights give the local
-map.
+Departures from the official code (configs/sgformer/README.md has why):
+any input size (``pos_embed`` resized bicubic; windows padded bottom/right
+with padding masked; a last, shorter SG run zero-filled), equal to the
+official model wherever that runs; ``pos_embed`` lives in the stem as
+``patch_embed1.pos_embed``; global attentions are fused
+(``scaled_dot_product_attention``) and the HS global significance comes
+from a separate no-grad pass, except below :data:`EXPLICIT_GLOBAL_MAX`.
 """
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import nullcontext
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn.bricks import DropPath
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..layers.swin import crop, padded_size, traced, window_valid_mask
@@ -135,6 +98,95 @@ def _to_nchw(x: Tensor, hw: Tuple[int, int]) -> Tensor:
     """Tokens (B, H*W, C) -> (B, C, H, W) view in channels-last memory, the
     layout the official convs receive."""
     return x.transpose(1, 2).view(x.shape[0], x.shape[2], *hw)
+
+
+def _recompute(ctx, grad: Tensor, needs: Sequence[bool]
+               ) -> Tuple[Tensor, List[Optional[Tensor]]]:
+    """Run ``ctx.fn`` again on the saved input, with grad and in the
+    forward's autocast state; return its output and the gradients of
+    ``grad`` (w.r.t. that output) for the input and ``ctx.params``, None
+    where ``needs`` says not needed."""
+    x, = ctx.saved_tensors
+    autocast = torch.autocast(**ctx.autocast) if ctx.autocast else \
+        nullcontext()
+    with torch.enable_grad(), autocast:
+        x = x.detach().requires_grad_(needs[0])
+        y = ctx.fn(x)
+    wanted = [t for t, n in zip((x, *ctx.params), needs) if n]
+    grads = iter(torch.autograd.grad(y, wanted, grad.to(y.dtype))
+                 if wanted else ())
+    return y, [next(grads) if n else None for n in needs]
+
+
+class _Recomputed(torch.autograd.Function):
+    """``fn(x)`` keeping only ``x`` for backward, where ``fn`` (cheap, no
+    matmul) runs again; ``params`` are the parameters ``fn`` uses. The
+    forward runs ``fn`` itself, so the output is the plain path's."""
+
+    @staticmethod
+    def forward(ctx, fn: Callable, x: Tensor, *params: Tensor) -> Tensor:
+        ctx.fn, ctx.params = fn, params
+        device = x.device.type
+        # (no autocast on devices that have none, e.g. meta)
+        ctx.autocast = dict(
+            device_type=device, dtype=torch.get_autocast_dtype(device),
+            enabled=torch.is_autocast_enabled(device)
+        ) if torch.amp.is_autocast_available(device) else None
+        ctx.save_for_backward(x)
+        return fn(x)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        return None, *_recompute(ctx, grad, ctx.needs_input_grad[1:])[1]
+
+
+class _RecomputedLinearInput(_Recomputed):
+    """``linear(fn(x))`` keeping only ``x`` for backward: ``fn`` runs again
+    there, the linear layer (last of ``params``: weight, bias) does not."""
+
+    @staticmethod
+    def forward(ctx, fn: Callable, x: Tensor, *params: Tensor) -> Tensor:
+        *fn_params, weight, bias = params
+        out = _Recomputed.forward(ctx, fn, x, *fn_params)
+        ctx.params, ctx.linear = fn_params, (weight, bias)
+        return F.linear(out, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> Tuple[Optional[Tensor], ...]:
+        weight, bias = ctx.linear
+        *needs, need_w, need_b = ctx.needs_input_grad[1:]
+        # the linear layer's backward in its compute dtype (that of
+        # ``grad``), as autograd does it under autocast
+        y, grads = _recompute(ctx, grad @ weight.to(grad.dtype), needs)
+        grad2 = grad.flatten(0, -2)
+        grad_w = grad_b = None
+        if need_w:
+            y2 = y.detach().to(grad.dtype).flatten(0, -2)
+            grad_w = (grad2.t() @ y2).to(weight.dtype)
+        if need_b:
+            grad_b = grad2.sum(0).to(bias.dtype)
+        return None, *grads, grad_w, grad_b
+
+
+def _recomputed_linear(fn: Callable, x: Tensor, fn_params: Iterable[Tensor],
+                       linear: nn.Linear) -> Tensor:
+    """``linear(fn(x))``; while training, only ``x`` is kept for backward
+    and ``fn`` (cheap, no matmul) runs again there, not ``linear``."""
+    if torch.is_grad_enabled() and not traced():
+        return _RecomputedLinearInput.apply(fn, x, *fn_params, linear.weight,
+                                            linear.bias)
+    return linear(fn(x))
+
+
+def _norm_act(norm: nn.Module, act: nn.Module, x: Tensor) -> Tensor:
+    """``act(norm(x))``; while training, recomputed in backward: only ``x``,
+    which the conv before it produced, is kept, not the norm's output."""
+    if torch.is_grad_enabled() and not traced():
+        return _Recomputed.apply(lambda t: act(norm(t)), x,
+                                 *norm.parameters())
+    return act(norm(x))
 
 
 class ConvGN(nn.Sequential):
@@ -210,16 +262,21 @@ class SGFormerStem(nn.Module):
                 pos.detach(), (self.pos_grid, ) * 2, hw)
         return self._pos_cache[key]
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
-        x = self.conv(x)
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, H, W) -> (B, C, H/4, W/4), in channels-last memory: a
+        view of the normalised tokens, which the stage reads back without
+        a copy."""
+        conv = self.conv
+        x = _norm_act(conv[0].bn, conv[1], conv[0].c(x))
+        x = conv[4](_norm_act(conv[2].bn, conv[3], conv[2].c(x)))
         hw = tuple(x.shape[2:])
         x = self.norm(x.flatten(2).transpose(1, 2))
-        return x + self.resized_pos_embed(hw), hw
+        return _to_nchw(x + self.resized_pos_embed(hw), hw)
 
 
 class ConvPatchMerging(nn.Module):
     """The official ``PatchMerging``: 1x1 GN conv, depthwise 3x3 stride-2 GN
-    conv, 1x1 GN conv (GELU between), flattened to tokens.
+    conv, 1x1 GN conv (GELU between), NCHW in and out.
 
     Args:
         in_channels (int): Input channels.
@@ -234,9 +291,9 @@ class ConvPatchMerging(nn.Module):
                             groups=out_channels)
         self.conv3 = ConvGN(out_channels, out_channels)
 
-    def forward(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
-        x = self.conv3(self.act(self.conv2(self.act(self.conv1(x)))))
-        return x.flatten(2).transpose(1, 2), tuple(x.shape[2:])
+    def forward(self, x: Tensor) -> Tensor:
+        x = _norm_act(self.conv1.bn, self.act, self.conv1.c(x))
+        return self.conv3(_norm_act(self.conv2.bn, self.act, self.conv2.c(x)))
 
 
 class DWConv(nn.Module):
@@ -253,6 +310,9 @@ class DWConv(nn.Module):
 class DWConvFFN(nn.Module):
     """The "local-enhanced" FFN: ``fc2(GELU(fc1(x) + dwconv(fc1(x))))``.
 
+    While training, only ``fc1(x)`` is kept for backward: the depthwise
+    conv, the sum and GELU are recomputed there, ``fc2`` is not.
+
     Args:
         dim (int): Channels.
         hidden_dim (int): Hidden channels.
@@ -265,9 +325,17 @@ class DWConvFFN(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
 
+    def hidden(self, h: Tensor, hw: Tuple[int, int]) -> Tensor:
+        """``GELU(h + dwconv(h))``, the input of ``fc2``."""
+        return self.act(h + self.dwconv(h, hw))
+
+    def tail(self, h: Tensor, hw: Tuple[int, int]) -> Tensor:
+        """``fc2(GELU(h + dwconv(h)))`` of ``h = fc1(x)``."""
+        return _recomputed_linear(lambda t: self.hidden(t, hw), h,
+                                  self.dwconv.parameters(), self.fc2)
+
     def forward(self, x: Tensor, hw: Tuple[int, int]) -> Tensor:
-        x = self.fc1(x)
-        return self.fc2(self.act(x + self.dwconv(x, hw)))
+        return self.tail(self.fc1(x), hw)
 
 
 def _window_grid(hw: Tuple[int, int], window: int) -> Tuple[int, int]:
@@ -299,11 +367,11 @@ def window_reverse(x: Tensor, b: int, hw: Tuple[int, int],
     return crop(crop(x, 1, h), 2, w).reshape(b, h * w, -1)
 
 
-def local_window_attention(q: Tensor, k: Tensor, v: Tensor,
-                           hw: Tuple[int, int], scale: float,
-                           window: int = WINDOW_SIZE,
-                           padded_hw: Optional[Tuple[int, int]] = None
-                           ) -> Tuple[Tensor, Tensor]:
+def window_attention(q: Tensor, k: Tensor, v: Tensor,
+                     hw: Tuple[int, int], scale: float,
+                     window: int = WINDOW_SIZE,
+                     padded_hw: Optional[Tuple[int, int]] = None
+                     ) -> Tuple[Tensor, Tensor]:
     """Non-overlapping window attention with padding masked out.
 
     Args:
@@ -485,7 +553,7 @@ class SGAttention(nn.Module):
         # local half: 7x7 windows
         q2 = self.q2(x).view(b, n, half, self.head_dim)
         k2, v2 = self.kv2(x).view(b, n, 2, half, self.head_dim).unbind(2)
-        x2, sig_l = local_window_attention(q2, k2, v2, hw, self.scale)
+        x2, sig_l = window_attention(q2, k2, v2, hw, self.scale)
         return torch.cat([x1, x2], dim=-1), sig_l + sig_g
 
     def _aggregate(self, x: Tensor, order: Tensor) -> Tensor:
@@ -587,7 +655,10 @@ class SGFormerBlock(nn.Module):
                 ) -> Tuple[Tensor, Optional[Tensor]]:
         y, significance = self.attn(self.norm1(x), hw, significance)
         x = x + self.drop_path(y)
-        x = x + self.drop_path(self.mlp(self.norm2(x), hw))
+        # = mlp(norm2(x)); training keeps x, not norm2(x), for fc1's backward
+        h = _recomputed_linear(self.norm2, x, self.norm2.parameters(),
+                               self.mlp.fc1)
+        x = x + self.drop_path(self.mlp.tail(h, hw))
         return x, significance
 
 
@@ -599,7 +670,7 @@ class SGFormer(BaseBackbone):
     for stage 1, a conv patch merging otherwise), ``block{i}`` and the
     LayerNorm ``norm{i}``, whose output is both the stage's feature map
     (strides 4, 8, 16, 32) and the next stage's input. Runs on any input
-    size (see the module docstring for what happens at borders).
+    size (configs/sgformer/README.md says what happens at borders).
 
     Args:
         arch (str | dict): ``'s'``/``'small'``, ``'m'``/``'medium'``,
@@ -745,14 +816,14 @@ class SGFormer(BaseBackbone):
         mods = [getattr(self, f'block{i + 1}'), getattr(self, f'norm{i + 1}')]
         return mods + ([getattr(self, f'patch_embed{i + 1}')] if i else [])
 
-    def forward_stem(self, x: Tensor) -> Tuple[Tensor, Tuple[int, int]]:
+    def forward_stem(self, x: Tensor) -> Tensor:
         return self.patch_embed1(x)
 
-    def forward_stage(self, i: int, x) -> Tuple[Tensor, Tensor]:
-        if i == 0:
-            x, hw = x  # the stem's tokens
-        else:
-            x, hw = getattr(self, f'patch_embed{i + 1}')(x)
+    def forward_stage(self, i: int, x: Tensor) -> Tuple[Tensor, Tensor]:
+        if i:
+            x = getattr(self, f'patch_embed{i + 1}')(x)
+        hw = tuple(x.shape[2:])
+        x = x.flatten(2).transpose(1, 2)  # tokens (B, H*W, C)
         significance = None
         for block in getattr(self, f'block{i + 1}'):
             x, significance = self.run_block(block, x, hw, significance)
