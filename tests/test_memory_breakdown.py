@@ -73,8 +73,8 @@ def test_fold_indices():
 def test_totals_agree_on_a_backbone():
     """A tiny HorNet with global filters (complex spectra, gnConv gates):
     every saved byte is attributed to one op and one module of the
-    backbone, and the saved tensors are what the allocator holds after the
-    forward."""
+    backbone, and the saved tensors are (almost all) what the allocator
+    holds after the forward."""
     model = MODELS.build(dict(type='HorNet', **TINY['mmhybrid.HorNet']))
     r = memory_breakdown(model, torch.rand(1, 3, 64, 96))
     saved = r['saved_bytes']
@@ -82,7 +82,10 @@ def test_totals_agree_on_a_backbone():
     assert sum(row['bytes'] for row in r['by_op']) == saved
     assert sum(row['bytes'] for row in r['by_module']) == saved
     assert sum(row['storages'] for row in r['by_op']) == r['saved_storages']
-    assert saved <= r['live_after_forward_bytes'] <= saved + 1024
+    # HorNet checkpoints its global filter in training: what
+    # torch.utils.checkpoint keeps in its own frame is live but not seen by
+    # saved-tensor hooks (here ~3% of the live bytes)
+    assert saved <= r['live_after_forward_bytes'] <= saved * 1.05 + 1024
     assert r['peak_allocated_bytes'] > r['live_after_forward_bytes']
     names = {fold_indices(n) for n, _ in model.named_modules()}
     assert {row['module'] for row in r['by_module']} <= names

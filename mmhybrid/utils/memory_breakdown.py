@@ -15,8 +15,9 @@ forward and the peak of the forward+backward, above what was held before,
 from the CPU profiler's allocation events (``profile_memory=True``) or
 CUDA's allocator statistics. Saved tensors are what is live after the
 forward, but for the loss and what a model keeps for itself (outputs not
-saved are freed once the loss is computed); the peak adds the weight
-gradients and backward's temporaries.
+saved are freed once the loss is computed, and the inputs that
+``torch.utils.checkpoint`` keeps in its own frame are not seen by the
+hooks); the peak adds the weight gradients and backward's temporaries.
 """
 import os
 import re
