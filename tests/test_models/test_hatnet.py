@@ -19,6 +19,7 @@ from mmhybrid.models.backbones import hatnet as hatnet_module
 from mmhybrid.models.backbones.hatnet import (HMHSA, InvertedResidual,
                                               SiLUConv2d, grid_attention)
 from mmhybrid.models.utils import load_pretrained
+from tests.saved_tensors import saved_storages
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DATA = osp.join(ROOT, 'tests', 'data', 'hatnet')
@@ -365,20 +366,6 @@ def test_paper_mode_steps_and_weights():
 def plain_silu_conv(conv, x):
     return F.conv2d(F.silu(x), conv.weight, conv.bias, conv.stride,
                     conv.padding, conv.dilation, conv.groups)
-
-
-def saved_storages(fn):
-    """Run ``fn`` and return the distinct storages autograd saved
-    (``{data_ptr: numel}``)."""
-    saved = {}
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.numel()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, saved
 
 
 @pytest.mark.parametrize('kwargs', [

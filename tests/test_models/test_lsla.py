@@ -18,6 +18,7 @@ from mmhybrid.models.layers.swin import (relative_position_index,
                                          window_attention_mask)
 from mmhybrid.models.utils import load_pretrained
 from mmhybrid.utils.analysis import build_target, count_macs, sum_outputs
+from tests.saved_tensors import saved_storages
 
 NEG_INF = float('-inf')  # LSLA's masks (ViTLSLA.mask_value)
 
@@ -200,19 +201,6 @@ def test_outer_bias_is_added_after_softmax_and_masked():
 # ------------------------------------------------ memory-light training ----
 
 
-def saved_storages(fn):
-    """Run ``fn``; the distinct storages autograd saved, ``{ptr: numel}``."""
-    saved = {}
-
-    def pack(t):
-        saved[t.untyped_storage().data_ptr()] = t.numel()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, saved
-
-
 def graph_names(out):
     seen, todo = set(), [out.grad_fn]
     while todo:
@@ -245,7 +233,7 @@ def test_recomputed_attention_gradients(attn_mode, shift, size,
         results = []
         for plain in (False, True):
             if plain:
-                monkeypatch.setattr(lsla_module, 'recompute_in_backward',
+                monkeypatch.setattr(lsla_module, 'records_grad',
                                     lambda *a: False)
             out = m(x, shift, mask)
             names = graph_names(out)
@@ -366,7 +354,7 @@ def test_training_paths_agree():
         with torch.autocast('cpu', dtype=torch.bfloat16):
             if plain:
                 with pytest.MonkeyPatch.context() as mp:
-                    mp.setattr(lsla_module, 'recompute_in_backward',
+                    mp.setattr(lsla_module, 'records_grad',
                                lambda *a: False)
                     out = m(x, 2, mask)
             else:

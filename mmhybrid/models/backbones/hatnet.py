@@ -38,6 +38,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
+from ..layers.recompute import records_grad
 from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone, Stage
@@ -48,15 +49,6 @@ GN1 = dict(type='GN', num_groups=1, eps=1e-6)
 
 def _norm(cfg: Dict, channels: int) -> nn.Module:
     return build_norm_layer(cfg, channels)[1]
-
-
-def _saves_for_backward(*tensors: Optional[Tensor]) -> bool:
-    """Whether autograd records this call (and it is not being traced or
-    compiled, where the plain ops export and fuse better)."""
-    return (torch.is_grad_enabled()
-            and any(t is not None and t.requires_grad for t in tensors)
-            and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling())
 
 
 class _SiLUConv(torch.autograd.Function):
@@ -143,8 +135,7 @@ class SiLUConv2d(nn.Conv2d):
             self.drop.p and self.training)
         bn_params = (None, None) if norm is None else (norm.weight,
                                                        norm.bias)
-        if fused and _saves_for_backward(x, self.weight, self.bias,
-                                         *bn_params):
+        if fused and records_grad(x, self.weight, self.bias, *bn_params):
             return _SiLUConv.apply(x, self.weight, self.bias, *bn_params,
                                    self, norm)
         if norm is not None:

@@ -40,6 +40,7 @@ from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
+from ..layers.recompute import records_grad
 from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
                            padded_size, relative_position_index,
                            resize_relative_table, traced)
@@ -89,17 +90,6 @@ def limited_weights(q: Tensor, k: Tensor, scale: Union[Tensor, float],
     p = logits.softmax(-1)
     w = p if outer is None else p + outer
     return s, p.view(s.shape), w.view(s.shape)
-
-
-def recompute_in_backward(*tensors) -> bool:
-    """Whether autograd records a graph through ``tensors`` that a custom
-    Function may take part in: not in eval/no-grad, tracing or export,
-    whose graphs keep the plain ops."""
-    return (torch.is_grad_enabled()
-            and any(isinstance(t, Tensor) and t.requires_grad
-                    for t in tensors)
-            and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling())
 
 
 def autocast_like_forward(x: Tensor) -> ContextManager:
@@ -239,7 +229,7 @@ class GeluFFN(FFN):
     def forward(self, x: Tensor) -> Tensor:
         (fc1, _, drop), fc2 = self.layers[:2]
         if (self.training and drop.p) or \
-                not recompute_in_backward(x, fc2.weight):
+                not records_grad(x, fc2.weight):
             return super().forward(x)
         return GeluLinearFunction.apply(fc1(x), fc2.weight, fc2.bias)
 
@@ -397,7 +387,7 @@ class LSLA(nn.Module):
             return F.scaled_dot_product_attention(
                 q, k, v, attn_mask=bias, dropout_p=p, scale=self.scale)
         tables = self._tables()
-        if not p and recompute_in_backward(q, k, v, *tables):
+        if not p and records_grad(q, k, v, *tables):
             # training: the weights are recomputed in backward, not kept
             return LimitedAttentionFunction.apply(q, k, v, *tables, mask)
         attn = limited_weights(q, k, *tables, mask)[2]

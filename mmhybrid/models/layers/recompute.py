@@ -10,13 +10,13 @@ from torch import Tensor
 AutocastState = Tuple[str, bool, Optional[torch.dtype]]
 
 
-def records_grad(*tensors: Optional[Tensor]) -> bool:
+def records_grad(*tensors: object) -> bool:
     """Whether autograd records an op on ``tensors`` in eager mode: only
     then are activations saved, so only then is trading them for
     recomputation worth it. Eval / no-grad, tracing and export take the
     plain ops."""
     return torch.is_grad_enabled() and \
-        any(t is not None and t.requires_grad for t in tensors) and \
+        any(isinstance(t, Tensor) and t.requires_grad for t in tensors) and \
         not torch.compiler.is_compiling() and not torch.jit.is_tracing()
 
 
