@@ -25,9 +25,8 @@ attention weights and the FFN's GELU in backward. The choices, the budget
 (18.9M / 3.5G), why ``'t'`` is Swin-T's layout with MLP ratio 3 and the
 memory figures are in ``configs/lsla/README.md``.
 """
-import contextlib
 import re
-from typing import ContextManager, Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -40,7 +39,7 @@ from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
 from ..utils.checkpoint import extract_state_dict
-from ..layers.recompute import records_grad
+from ..layers.recompute import autocast_like, autocast_state, records_grad
 from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
                            padded_size, relative_position_index,
                            resize_relative_table, traced)
@@ -92,16 +91,6 @@ def limited_weights(q: Tensor, k: Tensor, scale: Union[Tensor, float],
     return s, p.view(s.shape), w.view(s.shape)
 
 
-def autocast_like_forward(x: Tensor) -> ContextManager:
-    """The autocast state of this forward (on ``x``'s device), for a custom
-    Function to recompute in backward exactly as it computed."""
-    device = x.device.type
-    if not torch.amp.is_autocast_available(device):  # e.g. meta
-        return contextlib.nullcontext()
-    return torch.autocast(device, torch.get_autocast_dtype(device),
-                          torch.is_autocast_enabled(device))
-
-
 def _sum_to_table(x: Tensor, heads: int) -> Tensor:
     """Sum a ``(B*nW, heads, N, N)`` gradient over the windows."""
     return x.view(-1, heads, *x.shape[-2:]).sum(0)
@@ -126,7 +115,7 @@ class LimitedAttentionFunction(torch.autograd.Function):
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor,
                 scale: Union[Tensor, float], inner: Optional[Tensor],
                 outer: Optional[Tensor], mask: Optional[Tensor]) -> Tensor:
-        ctx.autocast = autocast_like_forward(q)
+        ctx.autocast = autocast_like(autocast_state(q.device.type))
         ctx.fixed_scale = None if isinstance(scale, Tensor) else scale
         ctx.save_for_backward(q, k, v, None if ctx.fixed_scale else scale,
                               inner, outer, mask)
@@ -186,7 +175,7 @@ class GeluLinearFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: Tensor, weight: Tensor,
                 bias: Optional[Tensor]) -> Tensor:
-        ctx.autocast = autocast_like_forward(h)
+        ctx.autocast = autocast_like(autocast_state(h.device.type))
         ctx.save_for_backward(h, weight)
         ctx.has_bias = bias is not None
         return F.linear(F.gelu(h), weight, bias)

@@ -23,7 +23,6 @@ official model wherever that runs; ``pos_embed`` lives in the stem as
 from a separate no-grad pass, except below :data:`EXPLICIT_GLOBAL_MAX`.
 """
 import math
-from contextlib import nullcontext
 from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
                     Tuple)
 
@@ -35,6 +34,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
+from ..layers.recompute import autocast_like, autocast_state
 from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
@@ -107,9 +107,7 @@ def _recompute(ctx, grad: Tensor, needs: Sequence[bool]
     ``grad`` (w.r.t. that output) for the input and ``ctx.params``, None
     where ``needs`` says not needed."""
     x, = ctx.saved_tensors
-    autocast = torch.autocast(**ctx.autocast) if ctx.autocast else \
-        nullcontext()
-    with torch.enable_grad(), autocast:
+    with torch.enable_grad(), autocast_like(ctx.autocast):
         x = x.detach().requires_grad_(needs[0])
         y = ctx.fn(x)
     wanted = [t for t, n in zip((x, *ctx.params), needs) if n]
@@ -126,12 +124,7 @@ class _Recomputed(torch.autograd.Function):
     @staticmethod
     def forward(ctx, fn: Callable, x: Tensor, *params: Tensor) -> Tensor:
         ctx.fn, ctx.params = fn, params
-        device = x.device.type
-        # (no autocast on devices that have none, e.g. meta)
-        ctx.autocast = dict(
-            device_type=device, dtype=torch.get_autocast_dtype(device),
-            enabled=torch.is_autocast_enabled(device)
-        ) if torch.amp.is_autocast_available(device) else None
+        ctx.autocast = autocast_state(x.device.type)
         ctx.save_for_backward(x)
         return fn(x)
 

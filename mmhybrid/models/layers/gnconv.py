@@ -32,6 +32,7 @@ from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from mmhybrid.registry import MODELS
+from .recompute import autocast_like, autocast_state
 
 
 def adapt_complex_weight(weight: Tensor, size: Sequence[int]) -> Tensor:
@@ -170,13 +171,9 @@ class _LinearOfRecomputed(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, fn, weight, bias, *inputs):
-        device = weight.device.type
         ctx.fn = fn
         # backward recomputes under the forward's autocast state
-        ctx.autocast = dict(
-            device_type=device, enabled=torch.is_autocast_enabled(device),
-            dtype=torch.get_autocast_dtype(device)) \
-            if torch.amp.is_autocast_available(device) else None
+        ctx.autocast = autocast_state(weight.device.type)
         ctx.save_for_backward(weight, *inputs)
         return F.linear(fn(*inputs), weight, bias)
 
@@ -187,9 +184,7 @@ class _LinearOfRecomputed(torch.autograd.Function):
         needs = ctx.needs_input_grad
         # as custom_bwd does: the forward's autocast state, so that the
         # recomputation and the matmuls see the forward's casts
-        autocast = torch.autocast(**ctx.autocast) if ctx.autocast else \
-            nullcontext()
-        with autocast:
+        with autocast_like(ctx.autocast):
             with torch.enable_grad():
                 inputs = [t.detach().requires_grad_(n)
                           for t, n in zip(inputs, needs[3:])]
