@@ -35,6 +35,7 @@ from mmcv.cnn import build_norm_layer
 from mmcv.cnn.bricks import DropPath
 from mmengine.logging import print_log
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
@@ -49,6 +50,22 @@ GN1 = dict(type='GN', num_groups=1, eps=1e-6)
 
 def _norm(cfg: Dict, channels: int) -> nn.Module:
     return build_norm_layer(cfg, channels)[1]
+
+
+#: torch 2.14's CPU flash attention runs bfloat16 / float16 only on CPUs with
+#: AVX-512 ("pack_vnni2 is only supported when avx512 is supported"); on
+#: others, low-precision attention on CPU takes SDPA's math kernel
+_CPU_LOW_PRECISION_FLASH = \
+    'AVX512' in torch.backends.cpu.get_cpu_capability()
+
+
+def fused_attention(q: Tensor, k: Tensor, v: Tensor, **kwargs) -> Tensor:
+    """``F.scaled_dot_product_attention``, on any CPU in any dtype."""
+    if q.device.type == 'cpu' and q.dtype in (torch.bfloat16, torch.float16) \
+            and not _CPU_LOW_PRECISION_FLASH:
+        with sdpa_kernel(SDPBackend.MATH):
+            return F.scaled_dot_product_attention(q, k, v, **kwargs)
+    return F.scaled_dot_product_attention(q, k, v, **kwargs)
 
 
 class _SiLUConv(torch.autograd.Function):
@@ -176,8 +193,7 @@ def grid_attention(qkv: Tensor, num_heads: int, grid_size: int,
     mask = window_valid_mask((h, w), (hp, wp), g, q.device)
     if mask is not None:  # (1, windows, 1 query row, keys)
         mask = mask[None, :, None]
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                         scale=scale)
+    out = fused_attention(q, k, v, attn_mask=mask, scale=scale)
     out = out.view(b, nh, gh, gw, g, g, d).permute(0, 1, 6, 2, 4, 3, 5)
     out = out.reshape(b, nh * d, hp, wp)
     return crop(crop(out, 2, h), 3, w)
@@ -316,7 +332,7 @@ class HMHSA(nn.Module):
         if chunks > 1:  # (chunks, B * heads, size, d)
             q = q.view(b * nh, chunks, size, d).transpose(0, 1)
             k, v = (t.expand(chunks, -1, -1, -1) for t in (k, v))
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
+        out = fused_attention(q, k, v, scale=self.scale)
         out = out.permute(1, 3, 0, 2).reshape(b, nh * d, chunks * size)
         return out[..., :n]
 
