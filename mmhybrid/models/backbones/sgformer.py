@@ -34,7 +34,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
-from ..layers.recompute import autocast_like, autocast_state
+from ..layers.recompute import autocast_like, autocast_state, records_grad
 from ..layers.swin import crop, padded_size, traced, window_valid_mask
 from ..utils.checkpoint import extract_state_dict
 from .base_backbone import ArchType, BaseBackbone
@@ -167,18 +167,18 @@ def _recomputed_linear(fn: Callable, x: Tensor, fn_params: Iterable[Tensor],
                        linear: nn.Linear) -> Tensor:
     """``linear(fn(x))``; while training, only ``x`` is kept for backward
     and ``fn`` (cheap, no matmul) runs again there, not ``linear``."""
-    if torch.is_grad_enabled() and not traced():
-        return _RecomputedLinearInput.apply(fn, x, *fn_params, linear.weight,
-                                            linear.bias)
+    params = (*fn_params, linear.weight, linear.bias)
+    if records_grad(x, *params):
+        return _RecomputedLinearInput.apply(fn, x, *params)
     return linear(fn(x))
 
 
 def _norm_act(norm: nn.Module, act: nn.Module, x: Tensor) -> Tensor:
     """``act(norm(x))``; while training, recomputed in backward: only ``x``,
     which the conv before it produced, is kept, not the norm's output."""
-    if torch.is_grad_enabled() and not traced():
-        return _Recomputed.apply(lambda t: act(norm(t)), x,
-                                 *norm.parameters())
+    params = tuple(norm.parameters())
+    if records_grad(x, *params):
+        return _Recomputed.apply(lambda t: act(norm(t)), x, *params)
     return act(norm(x))
 
 

@@ -32,7 +32,7 @@ from torch.autograd.function import once_differentiable
 from torch.utils.checkpoint import checkpoint
 
 from mmhybrid.registry import MODELS
-from .recompute import autocast_like, autocast_state
+from .recompute import autocast_like, autocast_state, records_grad
 
 
 def adapt_complex_weight(weight: Tensor, size: Sequence[int]) -> Tensor:
@@ -156,15 +156,6 @@ class LayerNorm2d(nn.Module):
         return f'{self.weight.numel()}, eps={self.eps}'
 
 
-def _recompute(*tensors: Tensor) -> bool:
-    """Whether to trade saved activations for recomputation: when autograd
-    records (not in eval/no-grad, and not while tracing or exporting, which
-    see the plain ops)."""
-    return torch.is_grad_enabled() and \
-        any(t is not None and t.requires_grad for t in tensors) and \
-        not torch.compiler.is_compiling() and not torch.jit.is_tracing()
-
-
 class _LinearOfRecomputed(torch.autograd.Function):
     """``F.linear(fn(*inputs), weight, bias)`` saving ``inputs``, not the
     output of ``fn`` (an element-wise op), which backward recomputes."""
@@ -218,7 +209,7 @@ def linear_of_recomputed(fn: Callable[..., Tensor],
     Returns:
         Tensor: ``F.linear(fn(*inputs), weight, bias)``.
     """
-    if _recompute(weight, bias, *inputs):
+    if records_grad(weight, bias, *inputs):
         return _LinearOfRecomputed.apply(fn, weight, bias, *inputs)
     return F.linear(fn(*inputs), weight, bias)
 
@@ -280,7 +271,7 @@ class GlobalLocalFilter(nn.Module):
         return out.to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        if _recompute(x):
+        if records_grad(x):
             # No matmul inside: recomputing the filter in backward costs
             # less than keeping its norms' inputs, the 3x3 conv's input and
             # the spectra (about 5x its input).
