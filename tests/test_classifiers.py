@@ -4,10 +4,11 @@
   parity fixtures' official state dicts with their classifiers), load as
   released into the configs' models: backbone, final norm and classifier,
   every tensor.
-- Logit parity where the fixture has the official logits (HorNet now; a
-  family plugs in with a ``logits`` entry and an ``inputs`` function in
-  ``FAMILIES``), and ``tools/test.py <config> <official file>`` gives the
-  official model's top-1 on an ImageNet-layout toy set of those images.
+- Logit parity for every family, in float64: the config's classifier with
+  the official file gives the official model's logits on the fixture inputs
+  (``FAMILIES[f]['cases']``), and ``tools/test.py <config> <official file>``
+  gives the official model's top-1 on an ImageNet-layout toy set (HorNet's
+  images; the tool path is the same for every family).
 - ViT-LSLA's ImageNet config trains from scratch; mmpretrain's
   ``LearningRateDecayOptimWrapperConstructor`` works with every backbone
   inside ``ImageClassifier``.
@@ -52,6 +53,40 @@ def hmhsa_inputs(fx: Dict, dtype: torch.dtype) -> Dict:
     return out
 
 
+def logits_cases(inputs: Callable) -> Callable:
+    """``cases(fx, dtype)`` -> ``{size: (input, official logits)}`` for
+    fixtures that keep the logits as ``fx['logits'][size]``."""
+    def cases(fx: Dict, dtype: torch.dtype) -> Dict:
+        xs = inputs(fx, dtype)
+        return {size: (xs[size], ref) for size, ref in fx['logits'].items()}
+    return cases
+
+
+def per_case_logits(inputs: Callable) -> Callable:
+    """``cases(fx, dtype)`` for fixtures with ``fx['cases'][size]`` holding
+    the official ``logits`` (Swin-ACmix, SG-Former)."""
+    def cases(fx: Dict, dtype: torch.dtype) -> Dict:
+        return {size: (inputs(case, size, dtype), case['logits'])
+                for size, case in fx['cases'].items()}
+    return cases
+
+
+def acmix_input(case: Dict, size: str, dtype: torch.dtype) -> torch.Tensor:
+    """ACmix fixture images, (uint8 - 128) / 64: exact in every dtype."""
+    images = torch.load(osp.join(DATA, 'acmix', 'inputs.pt'),
+                        weights_only=True)['images']
+    return (images[size].to(dtype) - 128) / 64
+
+
+def sgformer_input(case: Dict, size: str,
+                   dtype: torch.dtype) -> torch.Tensor:
+    """SG-Former fixture inputs: integer draws / 256 from the case seed."""
+    g = torch.Generator().manual_seed(case['seed'])
+    x = torch.randint(-512, 512, case['shape'], generator=g) / 256
+    assert x.double().sum().item() == case['input_sum']
+    return x.to(dtype)
+
+
 def _hornet(gf: bool) -> Dict:
     return dict(
         config='configs/hornet/hornet-tiny{}_8xb128_in1k.py'.format(
@@ -67,11 +102,11 @@ def _hornet(gf: bool) -> Dict:
             if not re.match(r'norm\d\.', k)},
         # exact in every dtype: float16 inputs (uint8 images / 255 in the
         # older fixtures, computed in the model's dtype)
-        inputs=lambda fx, dtype: {
+        cases=logits_cases(lambda fx, dtype: {
             size: img.to(dtype) / 255 if img.dtype == torch.uint8 else
             img.to(dtype) for size, img in torch.load(
                 osp.join(DATA, 'hornet', 'inputs.pt'),
-                weights_only=True).items()})
+                weights_only=True).items()}))
 
 
 #: family: what builds its classifier from a parity fixture (tiny official
@@ -85,14 +120,16 @@ FAMILIES: Dict[str, Dict[str, Callable]] = {
         backbone=lambda cfg: dict(
             arch={k: cfg[k] for k in ('embed_dims', 'depths', 'num_heads')},
             window_size=cfg['window_size']),
-        official=lambda fx: official_classifier(fx)),
+        official=lambda fx: official_classifier(fx),
+        cases=per_case_logits(acmix_input)),
     'sgformer': dict(
         config='configs/sgformer/sgformer-small_8xb128_in1k.py',
         fixture='sgformer/sgformer_official.pt',
         backbone=lambda cfg: dict(arch={
             k: cfg[k] for k in ('embed_dims', 'num_heads', 'depths')}),
         official=lambda fx: {k: v.float() for k, v in
-                             official_classifier(fx).items()}),
+                             official_classifier(fx).items()},
+        cases=per_case_logits(sgformer_input)),
     'hatnet': dict(
         config='configs/hatnet/hatnet-tiny_8xb128_in1k.py',
         fixture='hatnet/hatnet_official.pt',
@@ -100,7 +137,7 @@ FAMILIES: Dict[str, Dict[str, Callable]] = {
             k: cfg[k] for k in ('dims', 'head_dim', 'depths', 'expansions',
                                 'grid_sizes', 'ds_ratios', 'kernel_sizes')}),
         official=lambda fx: official_classifier(fx),
-        inputs=lambda fx, dtype: hmhsa_inputs(fx, dtype)),
+        cases=logits_cases(hmhsa_inputs)),
     'transcnn': dict(
         config='configs/transcnn/transcnn-tiny_8xb128_in1k-256px.py',
         fixture='hatnet/transcnn_official.pt',
@@ -110,7 +147,7 @@ FAMILIES: Dict[str, Dict[str, Callable]] = {
                                     'expansions', 'grid_sizes',
                                     'ds_ratios')}}),
         official=lambda fx: official_classifier(fx),
-        inputs=lambda fx, dtype: hmhsa_inputs(fx, dtype)),
+        cases=logits_cases(hmhsa_inputs)),
 }
 #: official name of each family's linear classifier
 HEADS = dict(hornet='head.', hornet_gf='head.', swin_acmix='head.',
@@ -181,9 +218,7 @@ def fp32_error(fx: Dict, size: str) -> float:
     return float(err)
 
 
-@pytest.mark.parametrize('family', [
-    f for f in sorted(FAMILIES)
-    if 'logits' in fixture(f) and 'inputs' in FAMILIES[f]])
+@pytest.mark.parametrize('family', sorted(FAMILIES))
 def test_logit_parity(family):
     """Our classifier with the official file gives the official logits
     (float64 where the fixture's logits are float64, else fp32 within the
@@ -194,17 +229,17 @@ def test_logit_parity(family):
     checkpoint = {'model': FAMILIES[family]['official'](fx)}
     convert_model_checkpoint(model, checkpoint)
     model.load_state_dict(checkpoint['state_dict'])
-    for size, ref in fx['logits'].items():
-        h, w = map(int, size.split('x'))
-        if h * w > 448 * 672:  # the largest sizes: parity tests do them
-            continue
-        dtype = ref.dtype
-        model.to(dtype)
-        inputs = FAMILIES[family]['inputs'](fx, dtype)
-        with torch.no_grad():
-            logits = model(inputs[size], mode='tensor')
-        tol = 1e-10 if dtype == torch.float64 else 10 * fp32_error(fx, size)
-        assert (logits - ref).abs().max() <= tol, (size, family)
+    # the smallest case: the backbone parity tests cover every size, this
+    # one the classifier around it (final norm, pooling, head)
+    size, (x, ref) = min(FAMILIES[family]['cases'](fx, torch.float64).items(),
+                         key=lambda item: item[1][0].shape[-2:].numel())
+    dtype = ref.dtype
+    model.to(dtype)
+    with torch.no_grad():
+        logits = model(x.to(dtype), mode='tensor')
+    tol = 1e-10 if dtype == torch.float64 else 10 * fp32_error(fx, size)
+    assert logits.shape == ref.shape
+    assert (logits - ref).abs().max() <= tol, size
 
 
 def test_test_tool_gives_the_official_top1(tmp_path):
