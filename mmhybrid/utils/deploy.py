@@ -265,8 +265,9 @@ def compare_predictions(ref: List, out: List) -> Dict[str, float]:
     """How far the post-processed predictions ``out`` are from ``ref``.
 
     Returns:
-        dict: For detectors ``count`` (1 when every image has the same
-        number of detections with the same labels, else 0), ``bboxes`` and
+        dict: For detectors ``detections`` (how many ``ref`` has), ``count``
+        (1 when every image has the same number of detections with the same
+        labels, else 0), ``bboxes`` and
         ``scores`` (max abs difference) and, with masks, ``mask_pixels``
         (fraction of differing mask pixels); for segmentors ``pixels``
         (fraction of differing label pixels) and ``seg_logits`` (max abs
@@ -285,6 +286,7 @@ def compare_predictions(ref: List, out: List) -> Dict[str, float]:
                                  o.seg_logits.data).abs().max())
             continue
         a, b = r.pred_instances, o.pred_instances
+        diff['detections'] = diff.get('detections', 0) + len(a)
         same = len(a) == len(b) and bool((a.labels == b.labels).all())
         diff['count'] = min(diff.get('count', 1.), float(same))
         if not same or not len(a):
