@@ -33,7 +33,7 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import MODELS, init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint, load_state_dict
+from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 
 from mmhybrid.models.utils.whole_model import (check_report,
                                                convert_model_checkpoint)
@@ -49,7 +49,7 @@ def parse_args():
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file (whole model)')
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
-                        default=[800, 1344],
+                        required=True,
                         help='input height and width of the export (the '
                         'example input with --dynamic)')
     parser.add_argument('--dynamic', action='store_true',
@@ -81,7 +81,7 @@ def build_model(cfg: Config, checkpoint: str) -> torch.nn.Module:
     floor), in eval mode."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     model = MODELS.build(cfg.model)
-    ckpt = _load_checkpoint(checkpoint, map_location='cpu')
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
     min_match = next((h.get('min_match', 0.9)
                       for h in cfg.get('custom_hooks') or []
                       if str(h.get('type')).endswith('CheckpointLoadHook')),
