@@ -270,8 +270,11 @@ def compare_predictions(ref: List, out: List) -> Dict[str, float]:
         labels, else 0), ``bboxes`` and
         ``scores`` (max abs difference) and, with masks, ``mask_pixels``
         (fraction of differing mask pixels); for segmentors ``pixels``
-        (fraction of differing label pixels) and ``seg_logits`` (max abs
-        difference of the resized logits).
+        (fraction of differing label pixels), ``seg_logits`` (max abs
+        difference of the resized logits) and, where labels differ,
+        ``pixel_margin``: the largest margin in ``ref``'s logits between its
+        label and ``out``'s at such a pixel (a near-tie that rounding can
+        flip has a margin within the logits' difference).
     """
     diff: Dict[str, float] = {}
 
@@ -282,6 +285,10 @@ def compare_predictions(ref: List, out: List) -> Dict[str, float]:
         if 'pred_sem_seg' in r:
             a, b = r.pred_sem_seg.data, o.pred_sem_seg.data
             worst('pixels', (a != b).float().mean())
+            if (a != b).any():
+                logits = r.seg_logits.data
+                margin = logits.gather(0, a) - logits.gather(0, b)
+                worst('pixel_margin', margin[a != b].max())
             worst('seg_logits', (r.seg_logits.data -
                                  o.seg_logits.data).abs().max())
             continue

@@ -18,8 +18,10 @@ says ``loaded N/M tensors`` and a partly random model is refused.
 The check (on unless ``--no-verify``): the raw outputs of ONNX Runtime and
 PyTorch agree within ``--atol`` at several sizes (random inputs), and on the
 images (``--input-img``, else two random images) through the config's test
-pipeline, the model's own post-processing gives the same detections or
-segmentation from ONNX Runtime's outputs as ``model.predict`` in PyTorch.
+pipeline, the model's own post-processing gives the same detections from
+ONNX Runtime's outputs as ``model.predict`` in PyTorch, or the same
+segmentation except where the logits nearly tie (a label may differ only
+where PyTorch's margin between the two labels is within 2 x ``--atol``).
 """
 import argparse
 import copy
@@ -155,8 +157,10 @@ def check_predictions(raw: RawOutputs, path: str, cfg: Config, args
               f'model.predict: {fmt(ort)} (PyTorch raw outputs: '
               f'{fmt(own)})')
         reports.append(ort)
+        # a label pixel may flip only at a near-tie of the logits
         limits = dict(bboxes=args.box_atol, scores=args.atol,
-                      seg_logits=args.atol, pixels=0., mask_pixels=0.)
+                      seg_logits=args.atol, pixel_margin=2 * args.atol,
+                      mask_pixels=0.)
         bad = {k: v for k, v in ort.items()
                if (v != 1. if k == 'count' else v > limits.get(k, v))}
         assert not bad, (
