@@ -193,3 +193,28 @@ def test_partly_random_model_is_refused(tmp_path):
     torch.save(dict(state_dict=heads_only), ckpt)
     with pytest.raises(RuntimeError, match='partly random model'):
         tool.build_model(cfg, ckpt)
+
+
+def test_label_flip_is_measured_by_its_logit_margin():
+    """compare_predictions: a label that differs reports PyTorch's margin
+    between the two labels there (the tool allows 2 x atol: a near-tie)."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+
+    from mmhybrid.utils.deploy import compare_predictions
+
+    def sample(logits):
+        s = SegDataSample()
+        s.seg_logits = PixelData(data=logits)
+        s.pred_sem_seg = PixelData(data=logits.argmax(0, keepdim=True))
+        return s
+
+    ref = torch.tensor([[[1.0, 0.3]], [[1.00005, 0.0]], [[0.0, 0.5]]])
+    out = ref.clone()
+    out[0, 0, 0] += 1e-4  # flips pixel 0 from label 1 to label 0
+    diff = compare_predictions([sample(ref)], [sample(out)])
+    assert diff['pixels'] == 0.5
+    assert diff['pixel_margin'] == pytest.approx(5e-5, abs=1e-6)
+    assert diff['seg_logits'] == pytest.approx(1e-4, abs=1e-6)
+    assert 'pixel_margin' not in compare_predictions([sample(ref)],
+                                                     [sample(ref)])
