@@ -157,6 +157,9 @@ def check_predictions(raw: RawOutputs, path: str, cfg: Config, args
               f'model.predict: {fmt(ort)} (PyTorch raw outputs: '
               f'{fmt(own)})')
         reports.append(ort)
+        # the cut itself: PyTorch's raw outputs + post-processing = predict
+        assert all(v == (k == 'count') for k, v in own.items()
+                   if k != 'detections'), f'{name}: {fmt(own)}'
         # a label pixel may flip only at a near-tie of the logits
         limits = dict(bboxes=args.box_atol, scores=args.atol,
                       seg_logits=args.atol, pixel_margin=2 * args.atol,
