@@ -158,7 +158,7 @@ def check_predictions(raw: RawOutputs, path: str, cfg: Config, args
               f'{fmt(own)})')
         reports.append(ort)
         # the cut itself: PyTorch's raw outputs + post-processing = predict
-        assert all(v == (k == 'count') for k, v in own.items()
+        assert all(v == (1. if k == 'count' else 0.) for k, v in own.items()
                    if k != 'detections'), f'{name}: {fmt(own)}'
         # a label pixel may flip only at a near-tie of the logits
         limits = dict(bboxes=args.box_atol, scores=args.atol,
