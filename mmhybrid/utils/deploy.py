@@ -12,8 +12,17 @@ that are 1 at the example (a window count, a run count) would be fixed.
 Guards the shape solver cannot prove for every size (divisibility of
 derived sizes, ``size != 1``) become runtime assertions, which ONNX drops;
 the verification at several sizes is what checks the graph.
+
+Whole detectors and segmentors (``tools/deployment/pytorch2onnx.py``):
+:class:`RawOutputs` is the network part of the model as a function of the
+preprocessed image batch (the raw head outputs; a two-stage detector is cut
+after its RPN head, see the class), :func:`predict_from_raw` runs the model's
+own post-processing on such outputs, from PyTorch or from ONNX Runtime, and
+:func:`compare_predictions` says whether two post-processed results agree.
 """
-from typing import List, Optional, Sequence, Tuple
+import copy
+from contextlib import contextmanager
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -81,3 +90,216 @@ def run_onnx(path: str, x: torch.Tensor) -> List[np.ndarray]:
     import onnxruntime as ort
     sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
     return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+
+
+def onnx_runner(path: str) -> Callable[[torch.Tensor], List[torch.Tensor]]:
+    """A function that runs the ONNX file ``path`` in ONNX Runtime (CPU) on
+    an image batch and returns its outputs as tensors (one session for all
+    calls, e.g. the crops of a sliding-window segmentor)."""
+    import onnxruntime as ort
+    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    name = sess.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> List[torch.Tensor]:
+        return [torch.from_numpy(o) for o in sess.run(None, {name: x.numpy()})]
+
+    return run
+
+
+class RawOutputs(nn.Module):
+    """The network part of an mmdet detector or mmseg segmentor: the
+    preprocessed image batch (what the model's data preprocessor gives:
+    normalised, padded) to its raw head outputs, as a flat tuple of tensors.
+
+    - Single-stage detector (RetinaNet, FCOS, ...): backbone, neck and
+      ``bbox_head`` (e.g. RetinaNet: 5 ``cls_score`` maps, then 5
+      ``bbox_pred`` maps); anchors, decoding and NMS are post-processing.
+    - Two-stage detector (Mask R-CNN, Cascade Mask R-CNN): backbone, neck
+      and RPN head: the neck's feature maps, then the RPN's ``cls_score``
+      and ``bbox_pred`` maps. The RoI heads need the proposals, i.e. the
+      RPN's NMS, so they stay in the post-processing, which runs them on the
+      exported features.
+    - Encoder-decoder segmentor (UperNet, Semantic FPN): the decode head's
+      logits at its own resolution (``model._forward``); resizing, sliding
+      windows and argmax are post-processing.
+
+    Args:
+        model (nn.Module): The detector or segmentor, in eval mode.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        if hasattr(model, 'decode_head'):
+            self.kind = 'segmentor'
+        elif getattr(model, 'with_rpn', False):
+            self.kind = 'two_stage'
+        elif hasattr(model, 'bbox_head'):
+            self.kind = 'single_stage'
+        else:
+            raise TypeError(f'{type(model).__name__} is neither an mmdet '
+                            'detector nor an mmseg encoder-decoder')
+        #: lengths of the groups in the flat output (None: one tensor)
+        self.groups: List[Optional[int]] = []
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        model = self.model
+        if self.kind == 'segmentor':
+            groups = [model._forward(x)]
+        else:
+            feats = model.extract_feat(x)
+            head = model.bbox_head if self.kind == 'single_stage' \
+                else model.rpn_head
+            groups = list(head(feats))
+            if self.kind == 'two_stage':
+                groups.insert(0, feats)
+        self.groups = [None if isinstance(g, torch.Tensor) else len(g)
+                       for g in groups]
+        return tuple(t for g in groups
+                     for t in ([g] if isinstance(g, torch.Tensor) else g))
+
+    def output_names(self) -> List[str]:
+        """Names of the flat outputs (after a forward), e.g.
+        ``['cls_score.0', ..., 'bbox_pred.4']``."""
+        group_names = dict(
+            segmentor=['seg_logits'],
+            single_stage=['cls_score', 'bbox_pred', 'centerness'],
+            two_stage=['feat', 'rpn_cls_score', 'rpn_bbox_pred'])[self.kind]
+        names = []
+        for i, n in enumerate(self.groups):
+            name = group_names[i] if i < len(group_names) else f'output{i}'
+            names += [name] if n is None else \
+                [f'{name}.{j}' for j in range(n)]
+        return names
+
+    def unflatten(self, flat: Sequence[torch.Tensor]) -> List:
+        """The flat outputs back in the head's structure (lists per
+        level)."""
+        out, i = [], 0
+        for n in self.groups:
+            out.append(flat[i] if n is None else list(flat[i:i + n]))
+            i += 1 if n is None else n
+        return out
+
+
+@contextmanager
+def traceable_upsampling(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the context, mmseg's ``Upsample`` modules with an integer
+    ``scale_factor`` are torch's ``nn.Upsample``.
+
+    mmseg's computes its output size as ``int(size * scale_factor)``, a
+    float that ``torch.export`` turns into the example's constant without a
+    warning: Semantic FPN's file was then off by 0.02-0.17 at every size but
+    the example's. ``nn.Upsample`` gives the same output (the same size and
+    the same ``1 / scale_factor`` source coordinates) and stays symbolic.
+    """
+    try:
+        from mmseg.models.utils import Upsample
+    except ImportError:  # no mmseg, no mmseg Upsample
+        yield model
+        return
+    swapped = [(parent, name, child)
+               for parent in model.modules()
+               for name, child in parent.named_children()
+               if isinstance(child, Upsample) and not child.size and
+               float(child.scale_factor).is_integer()]
+    for parent, name, child in swapped:
+        setattr(parent, name, nn.Upsample(
+            scale_factor=int(child.scale_factor), mode=child.mode,
+            align_corners=child.align_corners))
+    try:
+        yield model
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+
+
+def predict_from_raw(raw: RawOutputs,
+                     run: Callable[[torch.Tensor], Sequence[torch.Tensor]],
+                     inputs: torch.Tensor, data_samples: List) -> List:
+    """The model's own prediction (``model.predict``), with the network part
+    computed by ``run`` (:class:`RawOutputs` itself, or
+    :func:`onnx_runner`'s function for an exported file).
+
+    Args:
+        raw (RawOutputs): The wrapped model.
+        run (Callable): Preprocessed image batch -> flat raw outputs.
+        inputs (Tensor): The preprocessed batch.
+        data_samples (list): Its data samples (copied, not modified).
+
+    Returns:
+        list: Data samples with ``pred_instances`` (detectors) or
+        ``pred_sem_seg`` and ``seg_logits`` (segmentors), as ``predict``
+        fills them.
+    """
+    model = raw.model
+    samples = copy.deepcopy(data_samples)
+    metas = [s.metainfo for s in samples]
+    with torch.no_grad():
+        if raw.kind == 'segmentor':
+            def encode_decode(x, img_metas):
+                logits, = raw.unflatten(run(x))
+                return model.decode_head.predict_by_feat(logits, img_metas)
+
+            # whole or sliding-window inference, the crops through ``run``
+            model.encode_decode = encode_decode
+            try:
+                logits = model.inference(inputs, metas)
+            finally:
+                del model.encode_decode
+            return model.postprocess_result(logits, samples)
+        outs = raw.unflatten(run(inputs))
+        if raw.kind == 'single_stage':
+            results = model.bbox_head.predict_by_feat(
+                *outs, batch_img_metas=metas, rescale=True)
+        else:
+            feats = tuple(outs[0])
+            proposals = model.rpn_head.predict_by_feat(
+                *outs[1:], batch_img_metas=metas, rescale=False)
+            results = model.roi_head.predict(feats, proposals, samples,
+                                             rescale=True)
+        return model.add_pred_to_datasample(samples, results)
+
+
+def compare_predictions(ref: List, out: List) -> Dict[str, float]:
+    """How far the post-processed predictions ``out`` are from ``ref``.
+
+    Returns:
+        dict: For detectors ``detections`` (how many ``ref`` has), ``count``
+        (1 when every image has the same number of detections with the same
+        labels, else 0), ``bboxes`` and
+        ``scores`` (max abs difference) and, with masks, ``mask_pixels``
+        (fraction of differing mask pixels); for segmentors ``pixels``
+        (fraction of differing label pixels), ``seg_logits`` (max abs
+        difference of the resized logits) and, where labels differ,
+        ``pixel_margin``: the largest margin in ``ref``'s logits between its
+        label and ``out``'s at such a pixel (a near-tie that rounding can
+        flip has a margin within the logits' difference).
+    """
+    diff: Dict[str, float] = {}
+
+    def worst(key: str, value: float) -> None:
+        diff[key] = max(diff.get(key, 0.), float(value))
+
+    for r, o in zip(ref, out):
+        if 'pred_sem_seg' in r:
+            a, b = r.pred_sem_seg.data, o.pred_sem_seg.data
+            worst('pixels', (a != b).float().mean())
+            if (a != b).any():
+                logits = r.seg_logits.data
+                margin = logits.gather(0, a) - logits.gather(0, b)
+                worst('pixel_margin', margin[a != b].max())
+            worst('seg_logits', (r.seg_logits.data -
+                                 o.seg_logits.data).abs().max())
+            continue
+        a, b = r.pred_instances, o.pred_instances
+        diff['detections'] = diff.get('detections', 0) + len(a)
+        same = len(a) == len(b) and bool((a.labels == b.labels).all())
+        diff['count'] = min(diff.get('count', 1.), float(same))
+        if not same or not len(a):
+            continue
+        worst('bboxes', (a.bboxes - b.bboxes).abs().max())
+        worst('scores', (a.scores - b.scores).abs().max())
+        if 'masks' in a:
+            worst('mask_pixels', (a.masks != b.masks).float().mean())
+    return diff
