@@ -21,7 +21,7 @@ from torch.autograd.function import once_differentiable
 from .recompute import autocast_like, autocast_state, records_grad
 
 #: Elements of a chunk's tile logits (query rows are processed in chunks).
-CHUNK = 1 << 22
+CHUNK = 1 << 18
 
 
 def _reflect_index(n: int, pad: int, device: torch.device) -> Tensor:
@@ -235,8 +235,8 @@ def _attend_backward(grad: Tensor, q: Tensor, kp: Tensor, vp: Tensor,
                 gqc.baddbmm_(w_d, keys)
             else:
                 torch.bmm(w_d, keys, out=gqc)
-            rw.add_key_tiles(gv, dy, y0, torch.bmm(w_a.transpose(1, 2), gc))
-            rw.add_key_tiles(gk, dy, y0, torch.bmm(w_d.transpose(1, 2), qc))
+            rw.add_key_tiles(gv, dy, y0, torch.matmul(w_a.mT, gc))
+            rw.add_key_tiles(gk, dy, y0, torch.matmul(w_d.mT, qc))
     hw = kp.shape[-2:]
     return (rw.unqueries(gq), rw.unkeys(gk, hw), rw.unkeys(gv, hw), g_out)
 
