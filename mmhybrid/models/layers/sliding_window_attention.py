@@ -163,34 +163,50 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
     return x.dtype
 
 
+def _bmm(out: Tensor, a: Tensor, b: Tensor, accumulate: bool = False,
+         grad: bool = False) -> None:
+    """``out (+)= a @ b`` in place; with ``grad`` as ops autograd records
+    (it cannot record ``out=``), and into a wider ``out`` (autocast) by
+    adding the product's result."""
+    if grad or out.dtype != a.dtype:
+        out.add_(torch.bmm(a, b)) if accumulate else out.copy_(
+            torch.bmm(a, b))
+    elif accumulate:
+        out.baddbmm_(a, b)
+    else:
+        torch.bmm(a, b, out=out)
+
+
 def _attend(q: Tensor, kp: Tensor, vp: Tensor, kernel_size: int,
             stride: int, attn: Optional[Tensor] = None) -> Tensor:
     """Forward. ``q`` ``(N, d, Ho, Wo)``, padded ``kp``/``vp``; writes
     the attention weights to ``attn`` ``(Ho, N, Wo, k*k)`` if given.
-    Returns a ``(N, d, Ho, Wo)`` view."""
+    Returns a ``(N, d, Ho, Wo)`` view. Differentiable (the plain path under
+    ``torch.compile``)."""
     rw = _Rows(q.shape, kernel_size, stride, _compute_dtype(q))
     t, k, k2, d = rw.tile, kernel_size, kernel_size**2, rw.d
+    grad = torch.is_grad_enabled() and any(x.requires_grad
+                                           for x in (q, kp, vp))
     qb, kb, vb = rw.queries(q), rw.keys(kp), rw.keys(vp)
-    out = torch.empty_like(qb)
+    # sums over the window's rows in the input's dtype (autocast: float32)
+    out = torch.empty_like(qb, dtype=q.dtype)
     logits = weights = None
     for y0, y1, nb in rw.chunks():
-        if logits is None:
+        if logits is None or grad:  # (autograd keeps every chunk's)
             logits = qb.new_empty(k, nb, t, rw.span)
             # only the bands are ever written: the rest stays zero
             weights = torch.zeros_like(logits)
         lg, wt = logits[:, :nb], weights[:, :nb]
         qc = qb[y0:y1].view(nb, t, d)
         for dy in range(k):
-            torch.bmm(qc, rw.key_tiles(kb, dy, y0, nb).transpose(1, 2),
-                      out=lg[dy])
+            _bmm(lg[dy], qc, rw.key_tiles(kb, dy, y0, nb).mT, grad=grad)
         a = rw.band(lg).reshape(nb, t, k2).softmax(-1)
         if attn is not None:
             attn[y0:y1].copy_(a.view(y1 - y0, rw.n, -1, k2)[:, :, :rw.wo])
         rw.band(wt).copy_(a.view(nb, t, k, k))
         oc = out[y0:y1].view(nb, t, d)
-        torch.bmm(wt[0], rw.key_tiles(vb, 0, y0, nb), out=oc)
-        for dy in range(1, k):
-            oc.baddbmm_(wt[dy], rw.key_tiles(vb, dy, y0, nb))
+        for dy in range(k):
+            _bmm(oc, wt[dy], rw.key_tiles(vb, dy, y0, nb), dy > 0, grad)
     return rw.unqueries(out)
 
 
@@ -203,8 +219,9 @@ def _attend_backward(grad: Tensor, q: Tensor, kp: Tensor, vp: Tensor,
     t, k, k2, d = rw.tile, kernel_size, kernel_size**2, rw.d
     qb, kb, vb, gb = (rw.queries(q), rw.keys(kp), rw.keys(vp),
                       rw.queries(grad))
-    gq, gk, gv = torch.empty_like(qb), torch.zeros_like(kb), \
-        torch.zeros_like(vb)
+    gq = torch.empty_like(qb, dtype=q.dtype)
+    gk, gv = (torch.zeros_like(kb, dtype=kp.dtype),
+              torch.zeros_like(vb, dtype=vp.dtype))
     g_out = grad.new_zeros(())
     dense = None
     for y0, y1, nb in rw.chunks():
@@ -231,10 +248,7 @@ def _attend_backward(grad: Tensor, q: Tensor, kp: Tensor, vp: Tensor,
         for dy in range(k):
             w_a, w_d = wa[dy, :nb], wd[dy, :nb]
             keys = rw.key_tiles(kb, dy, y0, nb)
-            if dy:
-                gqc.baddbmm_(w_d, keys)
-            else:
-                torch.bmm(w_d, keys, out=gqc)
+            _bmm(gqc, w_d, keys, dy > 0)
             rw.add_key_tiles(gv, dy, y0, torch.matmul(w_a.mT, gc))
             rw.add_key_tiles(gk, dy, y0, torch.matmul(w_d.mT, qc))
     hw = kp.shape[-2:]
@@ -245,6 +259,9 @@ def _finish(out: Tensor, weight: Optional[Tensor]) -> Tensor:
     """``weight * out``, contiguous (one copy)."""
     if weight is None:
         return out.contiguous()
+    if torch.is_grad_enabled() and (out.requires_grad
+                                    or weight.requires_grad):
+        return (out * weight).contiguous()  # (out= is not differentiable)
     res = out.new_empty(out.shape, dtype=torch.result_type(out, weight))
     return torch.mul(out, weight, out=res)
 
