@@ -220,12 +220,12 @@ def test_local_attention_equals_unfold(size, stride):
 
 
 def test_sliding_window_attention_chunks_and_gradcheck(monkeypatch):
-    """Tile rows processed in one chunk or one by one give the same values
+    """Query rows processed in one chunk or one by one give the same values
     and gradients; gradcheck on a map smaller than the window."""
     args = [torch.randn(n, 3, 19, 9, dtype=torch.float64, requires_grad=True)
             for n in (5, 5, 5, 1)]
     w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
-    for stride in (1, 2):  # 3 tile rows of 8 / 3 of 4
+    for stride in (1, 2):  # 19 / 10 query rows, one per chunk
         out = sliding_window_attention(*args, 7, stride, 0.5, w)
         grads = torch.autograd.grad(out.square().sum(), [*args, w])
         monkeypatch.setattr(swa_module, 'CHUNK', 1)

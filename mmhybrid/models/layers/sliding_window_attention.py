@@ -1,15 +1,19 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Sliding-window attention (ResNet-ACmix's attention path), computed by tiles.
+"""Sliding-window attention (ResNet-ACmix's attention path), computed by row
+tiles.
 
 Every query attends to the ``k x k`` window around it, over keys and values
-reflection-padded by ``k // 2`` (:func:`reflect_pad2d`). Neighbouring windows
-overlap, so instead of unfolding ``k*k`` copies of the keys (the official
-code), queries are cut into ``T x T`` tiles, the ``(s (T - 1) + k)^2`` keys a
-tile sees are gathered once, and a tile's logits and weighted sum are two
-matrix products; each query's own window is a strided view (a band) of its
-tile's logits. In training, autograd keeps the inputs (views of the q/k/v
-projection, kept anyway) and the attention weights; the scaled queries, the
-padded keys/values and the tiles are recomputed in backward.
+reflection-padded by ``k // 2`` (:func:`reflect_pad2d`). Instead of
+unfolding ``k*k`` copies of the keys (the official code), each query row is
+cut into tiles of 8 queries; for each of the window's ``k`` row offsets a
+tile's logits against the ``s (8 - 1) + k`` keys of that key row it sees are
+one matrix product, and each query's own window is a strided view (a band)
+of them; the weighted sum is the same products with the weights' band.
+Maps are laid out channels-last, rows outermost, so that every product
+reads queries and keys in place (no gathered copies). In training, autograd
+keeps the inputs (views of the q/k/v projection, kept anyway) and the
+attention weights; the scaled queries and the padded keys/values are
+recomputed in backward.
 """
 from typing import Optional, Tuple
 
