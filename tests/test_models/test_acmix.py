@@ -220,12 +220,12 @@ def test_local_attention_equals_unfold(size, stride):
 
 
 def test_sliding_window_attention_chunks_and_gradcheck(monkeypatch):
-    """Tile rows processed in one chunk or one by one give the same values
+    """Query rows processed in one chunk or one by one give the same values
     and gradients; gradcheck on a map smaller than the window."""
     args = [torch.randn(n, 3, 19, 9, dtype=torch.float64, requires_grad=True)
             for n in (5, 5, 5, 1)]
     w = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
-    for stride in (1, 2):  # 3 tile rows of 8 / 3 of 4
+    for stride in (1, 2):  # 19 / 10 query rows, one per chunk
         out = sliding_window_attention(*args, 7, stride, 0.5, w)
         grads = torch.autograd.grad(out.square().sum(), [*args, w])
         monkeypatch.setattr(swa_module, 'CHUNK', 1)
@@ -424,12 +424,15 @@ def test_training_path_equals_plain_ops(name, with_cp, channels_last,
 
 @pytest.mark.parametrize('name', ['resnet', 'swin'])
 def test_training_path_autocast(name, monkeypatch):
-    """bf16 autocast: float32 gradients, as close to the plain ops' as two
-    bf16 computations get (all gradients together; measured: 1.0 % of the
-    norm for ResNet-ACmix, whose bf16 gradients are 30 % from float32 on
-    both paths; 4e-12 for Swin-ACmix)."""
+    """bf16 autocast: float32 gradients, as close to the float32 model's
+    as the plain ops' bf16 gradients are (all gradients together; this
+    untrained model's bf16 gradients are 30-50 % from float32 for
+    ResNet-ACmix on both paths, which round differently: the sliding-window
+    attention sums its window's rows one by one in backward; measured
+    ratio 1.04-1.12 over three inputs)."""
     model = _tiny(name, randomize=False)
     x = torch.randn(1, 3, 64, 72, requires_grad=True)
+    _, fp32_grads = _outputs_and_grads(model, x)
     with torch.autocast('cpu', torch.bfloat16):
         outs, grads = _outputs_and_grads(model, x)
         _plain_ops(monkeypatch)
@@ -437,9 +440,10 @@ def test_training_path_autocast(name, monkeypatch):
     assert outs[0].dtype == torch.bfloat16
     for g, p in zip(grads, [x, *model.parameters()]):
         assert g.dtype == p.dtype == torch.float32
-    grads, ref_grads = (torch.cat([g.flatten() for g in gs])
-                        for gs in (grads, ref_grads))
-    assert (grads - ref_grads).norm() <= 0.05 * ref_grads.norm()
+    grads, ref_grads, fp32_grads = (torch.cat([g.flatten() for g in gs])
+                                    for gs in (grads, ref_grads, fp32_grads))
+    assert (grads - fp32_grads).norm() <= \
+        1.25 * (ref_grads - fp32_grads).norm() + 1e-6 * fp32_grads.norm()
 
 
 def test_window_msa_and_conv_path_gradcheck():

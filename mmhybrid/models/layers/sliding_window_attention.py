@@ -1,15 +1,19 @@
 # Copyright (c) mmhybrid contributors. All rights reserved.
-"""Sliding-window attention (ResNet-ACmix's attention path), computed by tiles.
+"""Sliding-window attention (ResNet-ACmix's attention path), computed by row
+tiles.
 
 Every query attends to the ``k x k`` window around it, over keys and values
-reflection-padded by ``k // 2`` (:func:`reflect_pad2d`). Neighbouring windows
-overlap, so instead of unfolding ``k*k`` copies of the keys (the official
-code), queries are cut into ``T x T`` tiles, the ``(s (T - 1) + k)^2`` keys a
-tile sees are gathered once, and a tile's logits and weighted sum are two
-matrix products; each query's own window is a strided view (a band) of its
-tile's logits. In training, autograd keeps the inputs (views of the q/k/v
-projection, kept anyway) and the attention weights; the scaled queries, the
-padded keys/values and the tiles are recomputed in backward.
+reflection-padded by ``k // 2`` (:func:`reflect_pad2d`). Instead of
+unfolding ``k*k`` copies of the keys (the official code), each query row is
+cut into tiles of 8 queries; for each of the window's ``k`` row offsets a
+tile's logits against the ``s (8 - 1) + k`` keys of that key row it sees are
+one matrix product, and each query's own window is a strided view (a band)
+of them; the weighted sum is the same products with the weights' band.
+Maps are laid out channels-last, rows outermost, so that every product
+reads queries and keys in place (no gathered copies). In training, autograd
+keeps the inputs (views of the q/k/v projection, kept anyway) and the
+attention weights; the scaled queries and the padded keys/values are
+recomputed in backward.
 """
 from typing import Optional, Tuple
 
@@ -20,8 +24,8 @@ from torch.autograd.function import once_differentiable
 
 from .recompute import autocast_like, autocast_state, records_grad
 
-#: Elements of a chunk's tile logits (rows of tiles are processed in chunks).
-CHUNK = 1 << 22
+#: Elements of a chunk's tile logits (query rows are processed in chunks).
+CHUNK = 1 << 18
 
 
 def _reflect_index(n: int, pad: int, device: torch.device) -> Tensor:
@@ -57,106 +61,157 @@ def reflect_pad2d(x: Tensor, pad: int) -> Tensor:
     return x.index_select(-1, _reflect_index(w, pad, x.device))
 
 
-class _Tiling:
-    """Geometry of the tiles of an ``(N, d, Ho, Wo)`` query map: ``rows x
-    cols`` tiles of ``tile x tile`` queries, each seeing ``span x span``
-    keys that start every ``step`` key pixels; keys (``keys_hw`` given) are
-    zero-padded to ``keys_hw`` and queries to a whole number of tiles."""
+class _Rows:
+    """Layout of the op on an ``(N, d, Ho, Wo)`` query map: query row ``y``
+    is cut into tiles of ``tile`` queries; for each row offset ``dy`` of the
+    window, a tile's queries see ``span`` consecutive keys of key row
+    ``s y + dy``, so one matrix product per ``dy`` gives a tile's logits
+    against those keys, read as a band, without gathering keys.
 
-    def __init__(self, q_shape: torch.Size, keys_hw: Tuple[int, int],
-                 kernel_size: int, stride: int) -> None:
+    Maps are kept channels-last with rows outermost, ``(rows, N, cols,
+    d)``, and one spare tile per row, so that ``(row, N, tile)`` collapses
+    into one batch dimension of constant stride for queries and keys alike;
+    keys are split into ``s`` planes of rows of equal parity. Spare and
+    padding queries are zero and get zero weights in backward."""
+
+    def __init__(self, q_shape: torch.Size, kernel_size: int, stride: int,
+                 dtype: torch.dtype) -> None:
         self.n, self.d, self.ho, self.wo = q_shape
-        self.k, self.s = kernel_size, stride
-        # stride-2 tiles see 4x as many keys per query: smaller tiles
-        self.tile = 8 if stride == 1 else 4
-        self.rows = -(-self.ho // self.tile)
-        self.cols = -(-self.wo // self.tile)
+        self.k, self.s, self.dtype = kernel_size, stride, dtype
+        # a tile's keys must not reach past the next tile's (backward adds
+        # a tile's key gradients in two non-overlapping halves)
+        self.tile = max(8, -(-(kernel_size - stride) // stride))
+        self.tiles = -(-self.wo // self.tile) + 1  # one spare tile per row
         self.step = stride * self.tile
         self.span = stride * (self.tile - 1) + kernel_size
-        # (a stride-2 map of even size does not use the last key pixel)
-        self.keys_hw = (max(keys_hw[0], self.step * (self.rows - 1) +
-                            self.span),
-                        max(keys_hw[1], self.step * (self.cols - 1) +
-                            self.span))
-        per_row = self.n * self.cols * self.tile**2 * self.span**2
-        self.per = self.rows if torch.compiler.is_compiling() else \
-            max(1, CHUNK // per_row)
-
-    def pad_queries(self, x: Tensor) -> Tensor:
-        t = self.tile
-        return F.pad(x,
-                     (0, self.cols * t - self.wo, 0, self.rows * t - self.ho))
-
-    def pad_keys(self, x: Tensor) -> Tensor:
-        hk, wk = self.keys_hw
-        return F.pad(x, (0, wk - x.shape[-1], 0, hk - x.shape[-2]))
+        self.wk = self.tiles * self.step  # key row length
+        self.hk = self.ho + (kernel_size - 1) // stride  # rows per plane
+        self.per_row = self.n * self.tiles
+        per = CHUNK // (kernel_size * self.per_row * self.tile * self.span)
+        self.per = self.ho if torch.compiler.is_compiling() else max(1, per)
 
     def chunks(self):
-        for r0 in range(0, self.rows, self.per):
-            r1 = min(r0 + self.per, self.rows)
-            yield (r0, r1, slice(r0 * self.tile, r1 * self.tile),
-                   slice(r0 * self.step, (r1 - 1) * self.step + self.span))
+        for y0 in range(0, self.ho, self.per):
+            y1 = min(y0 + self.per, self.ho)
+            yield y0, y1, (y1 - y0) * self.per_row
 
-    def query_tiles(self, x: Tensor) -> Tensor:
-        """Rows of a padded query map ``(N, d, R t, cols t)`` ->
-        ``(R N cols, t*t, d)``."""
-        t = self.tile
-        x = x.unflatten(2, (-1, t)).unflatten(4, (self.cols, t))
-        return x.permute(2, 0, 4, 3, 5, 1).reshape(-1, t * t, self.d)
+    def queries(self, x: Tensor) -> Tensor:
+        """``(N, d, Ho, Wo)`` -> ``(Ho, N, tiles * tile, d)``, zero-padded."""
+        out = x.new_zeros(self.ho, self.n, self.tiles * self.tile, self.d,
+                          dtype=self.dtype)
+        out[:, :, :self.wo].copy_(x.permute(2, 0, 3, 1))
+        return out
 
-    def untile(self, x: Tensor, out: Tensor) -> None:
-        """Write ``(R N cols, t*t, d)`` tiles into ``out`` ``(N, d, R t,
-        cols t)``."""
-        t = self.tile
-        x = x.view(-1, self.n, self.cols, t, t, self.d)
-        out.unflatten(2, (-1, t)).unflatten(4, (self.cols, t)).copy_(
-            x.permute(1, 5, 0, 3, 2, 4))
+    def unqueries(self, x: Tensor) -> Tensor:
+        """Inverse of :meth:`queries` (a view)."""
+        return x[:, :, :self.wo].permute(1, 3, 0, 2)
 
-    def key_tiles(self, x: Tensor) -> Tensor:
-        """Rows of padded keys ``(N, d, Hk', Wk)`` -> overlapping tiles
-        ``(R N cols, span*span, d)``."""
-        s = self.span
-        x = x.unfold(2, s, self.step).unfold(3, s, self.step)
-        return x.permute(2, 0, 3, 4, 5, 1).reshape(-1, s * s, self.d)
+    def keys(self, x: Tensor) -> Tensor:
+        """Padded keys ``(N, d, Hp, Wp)`` -> a flat zero-padded buffer of
+        ``s`` planes ``(hk, N, wk, d)`` (key row ``s i + p`` in plane
+        ``p``), with room after it for the last spare tile's keys."""
+        size = self.s * self.hk * self.n * self.wk * self.d
+        buf = x.new_zeros(size + self.span * self.d, dtype=self.dtype)
+        planes = buf[:size].view(self.s, self.hk, self.n, self.wk, self.d)
+        for p in range(self.s):
+            src = x[:, :, p::self.s]
+            planes[p, :src.shape[2], :, :x.shape[3]].copy_(
+                src.permute(2, 0, 3, 1))
+        return buf
 
-    def fold_key_tiles(self, x: Tensor, out: Tensor) -> None:
-        """Add ``(R N cols, span*span, d)`` tiles into rows ``out`` of the
-        padded keys (overlaps summed)."""
-        s, n = self.span, self.n
-        x = x.view(-1, n, self.cols, s * s, self.d).permute(1, 4, 3, 0, 2)
-        out += F.fold(x.reshape(n, self.d * s * s, -1), out.shape[-2:], s,
-                      stride=self.step)
+    def unkeys(self, buf: Tensor, hw: Tuple[int, int]) -> Tensor:
+        """Inverse of :meth:`keys` ``(N, d, *hw)``."""
+        size = self.s * self.hk * self.n * self.wk * self.d
+        planes = buf[:size].view(self.s, self.hk, self.n, self.wk, self.d)
+        out = buf.new_empty(self.n, self.d, *hw)
+        for p in range(self.s):
+            dst = out[:, :, p::self.s]
+            dst.copy_(planes[p, :dst.shape[2], :, :hw[1]].permute(1, 3, 0, 2))
+        return out
+
+    def key_tiles(self, buf: Tensor, dy: int, y0: int, nb: int,
+                  length: Optional[int] = None, at: int = 0) -> Tensor:
+        """View ``(nb, span, d)``: the keys of row offset ``dy`` that the
+        tiles of query rows ``y0...`` see (or ``length`` of them from key
+        ``at``)."""
+        d = self.d
+        row = (dy % self.s) * self.hk + dy // self.s + y0
+        return buf.as_strided(
+            (nb, self.span if length is None else length, d),
+            (self.step * d, d, 1),
+            buf.storage_offset() + (row * self.n * self.wk + at) * d)
+
+    def add_key_tiles(self, buf: Tensor, dy: int, y0: int,
+                      x: Tensor) -> None:
+        """Add ``(nb, span, d)`` tile gradients into the keys they read
+        (tiles overlap: in two non-overlapping halves)."""
+        nb, st = x.shape[0], self.step
+        self.key_tiles(buf, dy, y0, nb, st).add_(x[:, :st])
+        self.key_tiles(buf, dy, y0, nb, self.span - st, st).add_(x[:, st:])
 
     def band(self, x: Tensor) -> Tensor:
-        """``(B, t, t, span, span)`` logits of query tiles against their
-        keys -> view ``(B, t, t, k, k)`` of each query's own window."""
-        b, t, _, s, _ = x.shape
-        return x.as_strided(
-            (b, t, t, self.k, self.k),
-            (t * t * s * s, t * s * s + self.s * s, s * s + self.s, s, 1))
+        """``(k, nb, tile, span)`` logits of the tiles per row offset ->
+        view ``(nb, tile, k, k)`` of each query's own window."""
+        sk, sb, si, sl = x.stride()
+        return x.as_strided((x.shape[1], self.tile, self.k, self.k),
+                            (sb, si + self.s * sl, sk, sl),
+                            x.storage_offset())
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype:
+    """The matrix products' dtype: autocast's for float32 inputs."""
+    dev = x.device.type
+    if x.dtype == torch.float32 and torch.amp.is_autocast_available(dev) \
+            and torch.is_autocast_enabled(dev):
+        return torch.get_autocast_dtype(dev)
+    return x.dtype
+
+
+def _bmm(out: Tensor, a: Tensor, b: Tensor, accumulate: bool = False,
+         grad: bool = False) -> None:
+    """``out (+)= a @ b`` in place; with ``grad`` as ops autograd records
+    (it cannot record ``out=``), and into a wider ``out`` (autocast) by
+    adding the product's result."""
+    if grad or out.dtype != a.dtype:
+        out.add_(torch.bmm(a, b)) if accumulate else out.copy_(
+            torch.bmm(a, b))
+    elif accumulate:
+        out.baddbmm_(a, b)
+    else:
+        torch.bmm(a, b, out=out)
 
 
 def _attend(q: Tensor, kp: Tensor, vp: Tensor, kernel_size: int,
             stride: int, attn: Optional[Tensor] = None) -> Tensor:
-    """Tiled forward. ``q`` ``(N, d, Ho, Wo)``, padded ``kp``/``vp``; writes
-    the attention weights to ``attn`` ``(rows, N cols, t, t, k*k)`` if
-    given."""
-    tl = _Tiling(q.shape, kp.shape[-2:], kernel_size, stride)
-    t, k2 = tl.tile, kernel_size**2
-    q, kp, vp = tl.pad_queries(q), tl.pad_keys(kp), tl.pad_keys(vp)
-    out = torch.empty_like(q)
-    for r0, r1, rows, keys in tl.chunks():
-        logits = torch.bmm(tl.query_tiles(q[:, :, rows]),
-                           tl.key_tiles(kp[:, :, keys]).transpose(1, 2))
-        logits = logits.view(-1, t, t, tl.span, tl.span)
-        a = tl.band(logits).reshape(-1, t, t, k2).softmax(-1)
+    """Forward. ``q`` ``(N, d, Ho, Wo)``, padded ``kp``/``vp``; writes
+    the attention weights to ``attn`` ``(Ho, N, Wo, k*k)`` if given.
+    Returns a ``(N, d, Ho, Wo)`` view. Differentiable (the plain path under
+    ``torch.compile``)."""
+    rw = _Rows(q.shape, kernel_size, stride, _compute_dtype(q))
+    t, k, k2, d = rw.tile, kernel_size, kernel_size**2, rw.d
+    grad = torch.is_grad_enabled() and any(x.requires_grad
+                                           for x in (q, kp, vp))
+    qb, kb, vb = rw.queries(q), rw.keys(kp), rw.keys(vp)
+    # sums over the window's rows in the input's dtype (autocast: float32)
+    out = torch.empty_like(qb, dtype=q.dtype)
+    logits = weights = None
+    for y0, y1, nb in rw.chunks():
+        if logits is None or grad:  # (autograd keeps every chunk's)
+            logits = qb.new_empty(k, nb, t, rw.span)
+            # only the bands are ever written: the rest stays zero
+            weights = torch.zeros_like(logits)
+        lg, wt = logits[:, :nb], weights[:, :nb]
+        qc = qb[y0:y1].view(nb, t, d)
+        for dy in range(k):
+            _bmm(lg[dy], qc, rw.key_tiles(kb, dy, y0, nb).mT, grad=grad)
+        a = rw.band(lg).reshape(nb, t, k2).softmax(-1)
         if attn is not None:
-            attn[r0:r1].view_as(a).copy_(a)
-        weights = logits.zero_()
-        tl.band(weights).copy_(a.unflatten(-1, (kernel_size, -1)))
-        tl.untile(torch.bmm(weights.view(-1, t * t, tl.span**2),
-                            tl.key_tiles(vp[:, :, keys])), out[:, :, rows])
-    return out[..., :tl.ho, :tl.wo]
+            attn[y0:y1].copy_(a.view(y1 - y0, rw.n, -1, k2)[:, :, :rw.wo])
+        rw.band(wt).copy_(a.view(nb, t, k, k))
+        oc = out[y0:y1].view(nb, t, d)
+        for dy in range(k):
+            _bmm(oc, wt[dy], rw.key_tiles(vb, dy, y0, nb), dy > 0, grad)
+    return rw.unqueries(out)
 
 
 def _attend_backward(grad: Tensor, q: Tensor, kp: Tensor, vp: Tensor,
@@ -164,38 +219,55 @@ def _attend_backward(grad: Tensor, q: Tensor, kp: Tensor, vp: Tensor,
                      stride: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Gradients of :func:`_attend` w.r.t. ``q``, ``kp``, ``vp``, and the
     inner product of ``grad`` with the output (for a scalar multiplier)."""
-    tl = _Tiling(q.shape, kp.shape[-2:], kernel_size, stride)
-    t, k2, hp, wp = tl.tile, kernel_size**2, *kp.shape[-2:]
-    q, kp, vp = tl.pad_queries(q), tl.pad_keys(kp), tl.pad_keys(vp)
-    grad = tl.pad_queries(grad)
-    gq, gk, gv = torch.empty_like(q), torch.zeros_like(kp), \
-        torch.zeros_like(vp)
+    rw = _Rows(q.shape, kernel_size, stride, _compute_dtype(q))
+    t, k, k2, d = rw.tile, kernel_size, kernel_size**2, rw.d
+    qb, kb, vb, gb = (rw.queries(q), rw.keys(kp), rw.keys(vp),
+                      rw.queries(grad))
+    gq = torch.empty_like(qb, dtype=q.dtype)
+    gk, gv = (torch.zeros_like(kb, dtype=kp.dtype),
+              torch.zeros_like(vb, dtype=vp.dtype))
     g_out = grad.new_zeros(())
-    for r0, r1, rows, keys in tl.chunks():
-        a = attn[r0:r1].view(-1, t, t, k2)
-        g_tiles = tl.query_tiles(grad[:, :, rows])
-        dense = torch.bmm(g_tiles, tl.key_tiles(vp[:, :, keys]).transpose(
-            1, 2)).view(-1, t, t, tl.span, tl.span)
-        ga = tl.band(dense).reshape(-1, t, t, k2)
+    dense = None
+    for y0, y1, nb in rw.chunks():
+        if dense is None:
+            dense = qb.new_empty(k, nb, t, rw.span)
+            # bands of the weights and of the logits' gradient (the rest
+            # stays zero), the weights with zeros at padding queries
+            wa, wd = torch.zeros_like(dense), torch.zeros_like(dense)
+            a_buf = attn.new_zeros(nb, t, k2)
+        a = a_buf[:nb]
+        a.view(y1 - y0, rw.n, -1, k2)[:, :, :rw.wo].copy_(attn[y0:y1])
+        gc, qc = gb[y0:y1].view(nb, t, d), qb[y0:y1].view(nb, t, d)
+        for dy in range(k):
+            torch.bmm(gc, rw.key_tiles(vb, dy, y0, nb).transpose(1, 2),
+                      out=dense[dy, :nb])
+        ga = rw.band(dense[:, :nb]).reshape(nb, t, k2)
         # softmax backward: dl = a * (ga - sum_j a_j ga_j)
         dot = (a * ga).sum(-1, keepdim=True)
         g_out += dot.sum()
         dl = ga.sub_(dot).mul_(a)
-        dense.zero_()
-        tl.band(dense).copy_(a.unflatten(-1, (kernel_size, -1)))
-        dense = dense.view(-1, t * t, tl.span**2)
-        tl.fold_key_tiles(torch.bmm(dense.transpose(1, 2), g_tiles),
-                          gv[:, :, keys])
-        dense = dense.view(-1, t, t, tl.span, tl.span).zero_()
-        tl.band(dense).copy_(dl.unflatten(-1, (kernel_size, -1)))
-        dense = dense.view(-1, t * t, tl.span**2)
-        tl.untile(torch.bmm(dense, tl.key_tiles(kp[:, :, keys])),
-                  gq[:, :, rows])
-        tl.fold_key_tiles(
-            torch.bmm(dense.transpose(1, 2), tl.query_tiles(q[:, :, rows])),
-            gk[:, :, keys])
-    return (gq[..., :tl.ho, :tl.wo], gk[..., :hp, :wp], gv[..., :hp, :wp],
-            g_out)
+        rw.band(wa[:, :nb]).copy_(a.view(nb, t, k, k))
+        rw.band(wd[:, :nb]).copy_(dl.view(nb, t, k, k))
+        gqc = gq[y0:y1].view(nb, t, d)
+        for dy in range(k):
+            w_a, w_d = wa[dy, :nb], wd[dy, :nb]
+            keys = rw.key_tiles(kb, dy, y0, nb)
+            _bmm(gqc, w_d, keys, dy > 0)
+            rw.add_key_tiles(gv, dy, y0, torch.matmul(w_a.mT, gc))
+            rw.add_key_tiles(gk, dy, y0, torch.matmul(w_d.mT, qc))
+    hw = kp.shape[-2:]
+    return (rw.unqueries(gq), rw.unkeys(gk, hw), rw.unkeys(gv, hw), g_out)
+
+
+def _finish(out: Tensor, weight: Optional[Tensor]) -> Tensor:
+    """``weight * out``, contiguous (one copy)."""
+    if weight is None:
+        return out.contiguous()
+    if torch.is_grad_enabled() and (out.requires_grad
+                                    or weight.requires_grad):
+        return (out * weight).contiguous()  # (out= is not differentiable)
+    res = out.new_empty(out.shape, dtype=torch.result_type(out, weight))
+    return torch.mul(out, weight, out=res)
 
 
 def _prepare(q: Tensor, k: Tensor, v: Tensor, pe: Tensor, kernel_size: int,
@@ -222,12 +294,11 @@ class _SlidingWindowAttention(torch.autograd.Function):
         ctx.autocast = autocast_state(q.device.type)
         ctx.args = (kernel_size, stride, scale)
         qs, kp, vp = _prepare(q, k, v, pe, kernel_size, stride, scale)
-        tl = _Tiling(qs.shape, kp.shape[-2:], kernel_size, stride)
-        attn = qs.new_empty(tl.rows, tl.n * tl.cols, tl.tile, tl.tile,
-                            kernel_size**2)
+        n, _, ho, wo = qs.shape
+        attn = qs.new_empty(ho, n, wo, kernel_size**2)
         out = _attend(qs, kp, vp, kernel_size, stride, attn)
         ctx.save_for_backward(q, k, v, pe, weight, attn)
-        return out.contiguous() if weight is None else out * weight
+        return _finish(out, weight)
 
     @staticmethod
     @once_differentiable
@@ -294,4 +365,4 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, pe: Tensor,
                                              kernel_size, stride, scale)
     out = _attend(*_prepare(q, k, v, pe, kernel_size, stride, scale),
                   kernel_size, stride)
-    return out.contiguous() if weight is None else out * weight
+    return _finish(out, weight)
