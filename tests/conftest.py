@@ -9,6 +9,9 @@ from mmengine.registry import DefaultScope
 def pytest_configure(config):
     """Parse configs faster, and one torch thread per xdist worker.
 
+    The suite runs as ``python -m pytest -q -n 2 --dist loadgroup tests``
+    (README, ``.ci/run``; pytest-xdist) or, slower, without ``-n``.
+
     mmengine resolves every ``mmdet::``/``mmseg::``/``mmpretrain::`` base
     of a config by loading that package's whole ``model-index.yml`` and its
     ~100 metafiles again, and by reloading ``pkg_resources`` to ask whether
@@ -25,6 +28,10 @@ def pytest_configure(config):
         mm_config.is_installed)
     if os.environ.get('PYTEST_XDIST_WORKER'):
         torch.set_num_threads(1)
+    # tests sharing an expensive fixture run on one worker
+    # (``--dist loadgroup``); the mark means nothing without pytest-xdist
+    config.addinivalue_line(
+        'markers', 'xdist_group(name): run on the same xdist worker')
 
 
 @pytest.fixture(autouse=True)
