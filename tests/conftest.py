@@ -1,6 +1,37 @@
+import functools
+import os
+
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+
+
+def pytest_configure(config):
+    """Parse configs faster, and one torch thread per xdist worker.
+
+    The suite runs as ``python -m pytest -q -n 2 --dist loadgroup tests``
+    (README, ``.ci/run``; pytest-xdist) or, slower, without ``-n``.
+
+    mmengine resolves every ``mmdet::``/``mmseg::``/``mmpretrain::`` base
+    of a config by loading that package's whole ``model-index.yml`` and its
+    ~100 metafiles again, and by reloading ``pkg_resources`` to ask whether
+    the package is installed: ~0.3 s of each ``Config.fromfile``, paid ~300
+    times in a session. Both answers cannot change while the suite runs, so
+    they are cached here (same files, same results: the configs parse as
+    they do for users). Under ``pytest -n 2`` each worker takes one core.
+    """
+    from mmengine.config import config as mm_config
+    from mmengine.config import utils as mm_config_utils
+    mm_config_utils.load = functools.lru_cache(maxsize=None)(
+        mm_config_utils.load)
+    mm_config.is_installed = functools.lru_cache(maxsize=None)(
+        mm_config.is_installed)
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        torch.set_num_threads(1)
+    # tests sharing an expensive fixture run on one worker
+    # (``--dist loadgroup``); the mark means nothing without pytest-xdist
+    config.addinivalue_line(
+        'markers', 'xdist_group(name): run on the same xdist worker')
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ from typing import List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: The setup block: what ``.ci/run`` runs before the suite, not run again.
-SETUP = ['bash tools/install.sh', 'python -m pytest -q tests']
+SETUP = ['bash tools/install.sh',
+         'python -m pytest -q -n 2 --dist loadgroup tests']
 
 #: script -> {config (or ''): options appended to shorten its run}.
 SHORTEN = {

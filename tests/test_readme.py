@@ -9,6 +9,8 @@ The setup block's two commands are what ``.ci/run`` runs before this suite
 """
 import os.path as osp
 
+import pytest
+
 from tests.readme_run import ROOT, SETUP, readme_commands
 
 
@@ -20,6 +22,7 @@ def test_setup_block_is_what_ci_runs():
     assert readme_commands()[:2] == SETUP
 
 
+@pytest.mark.xdist_group('readme_run')
 def test_readme_commands_run_as_written(readme_run):
     assert readme_run.commands, 'README.md has no commands besides setup'
     for command, proc in zip(readme_run.commands, readme_run.results):

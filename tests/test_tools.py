@@ -66,6 +66,7 @@ def trained(tmp_path_factory, toy_ade):
     return work_dir
 
 
+@pytest.mark.xdist_group('tools_trained')
 def test_resume_after_kill(tmp_path, toy_ade, trained):
     # 4 iterations per epoch: die in the middle of epoch 3 (iteration 10)
     killed = train(tmp_path, toy_ade, '--cfg-options',
@@ -93,6 +94,7 @@ def logged_metrics(log):
     return dict(re.findall(r'(aAcc|mIoU|mAcc): (\S+)', lines[-1]))
 
 
+@pytest.mark.xdist_group('readme_run')
 def test_dist_test_equals_single(readme_run):
     """The README's 1-process and 2-process evaluations of the quickstart
     checkpoint (SyncBN heads; 5 images: ranks get unequal shares) give
@@ -141,6 +143,7 @@ def test_unreachable_checkpoint_says_what_to_do(tmp_path, toy_ade):
     assert 'model.backbone.init_cfg.checkpoint=PATH' in proc.stderr
 
 
+@pytest.mark.xdist_group('tools_trained')
 def test_show_dir_writes_drawn_predictions(tmp_path, toy_ade, trained):
     run(sys.executable, 'tools/test.py', CONFIG,
         str(trained / 'epoch_4.pth'), '--work-dir', str(tmp_path / 'wd'),

@@ -23,11 +23,11 @@ Checks, in order (each a section of the markdown report):
    kernel), then ``tools/dist_test.sh`` on 1 process with the Semantic FPN
    checkpoint.
 
-``--quick``: 1 timed run, 64x64 inputs, the first variant of each model,
-2 training iterations on fewer toy images (the test suite runs
-``--device cpu --quick``). Exit status 1 if any check failed. The report
-goes to ``--out`` (default ``work_dirs/gpu_check/report.md``) and to
-stdout.
+``--quick``: 1 timed run and no warm-up besides the finiteness step, 64x64
+inputs, the first variant of each model, 2 training iterations on fewer toy
+images (the test suite runs ``--device cpu --quick``). Exit status 1 if any
+check failed. The report goes to ``--out`` (default
+``work_dirs/gpu_check/report.md``) and to stdout.
 """
 import argparse
 import datetime
@@ -144,12 +144,14 @@ def finite_step(model, x, amp: bool, math_allowed: bool = True) -> None:
     model.zero_grad(set_to_none=True)
 
 
-def measure(model, x, amp: bool, runs: int) -> Tuple[float, int]:
+def measure(model, x, amp: bool, runs: int,
+            warmup: bool = True) -> Tuple[float, int]:
     from mmhybrid.utils.analysis import make_step
     from mmhybrid.utils.memory import peak_memory
     from mmhybrid.utils.timing import time_step
     step = make_step(model, x, 'fwd-bwd', amp=amp)
-    step()  # warm-up (cudnn autotuning, allocator)
+    if warmup:
+        step()  # cudnn autotuning, allocator
     times = [time_step(step, x.device.type) for _ in range(runs)]
     mem = peak_memory(step, x.device.type) \
         if x.device.type == 'cuda' else None
@@ -157,7 +159,7 @@ def measure(model, x, amp: bool, runs: int) -> Tuple[float, int]:
 
 
 def check_backbones(models, device: str, size: Tuple[int, int],
-                    runs: int, report: Report) -> None:
+                    runs: int, report: Report, warmup: bool = True) -> None:
     rows = []
     for m in models:
         progress(f'{m.name}: fp32 and AMP steps')
@@ -168,7 +170,7 @@ def check_backbones(models, device: str, size: Tuple[int, int],
             x = torch.rand(1, 3, *size, device=device)
             for amp in (False, True):
                 finite_step(model, x, amp)
-                t, mem = measure(model, x, amp, runs)
+                t, mem = measure(model, x, amp, runs, warmup)
                 row += [f'{t * 1000:.0f}',
                         '' if mem is None else f'{mem / 2**20:.0f}']
             fused = 'n/a (CPU)'
@@ -192,7 +194,8 @@ def check_backbones(models, device: str, size: Tuple[int, int],
     h, w = size
     report.add(
         f'## Backbones: forward+backward of 1x3x{h}x{w}\n\n'
-        f'Median of {runs} timed runs after one warm-up; memory: peak '
+        f'Median of {runs} timed runs'
+        f'{" after one warm-up" if warmup else ""}; memory: peak '
         '`torch.cuda.max_memory_allocated` above the weights and input '
         f'(CUDA only). AMP: {"fp16" if device.startswith("cuda") else "bf16"}'
         ' autocast. "no SDPA math": the AMP step runs with SDPA\'s math '
@@ -404,7 +407,8 @@ def main(argv=None) -> int:
     if 'mmcv' not in args.skip:
         check_mmcv(device, report)
     if 'backbones' not in args.skip:
-        check_backbones(models, device, size, runs, report)
+        check_backbones(models, device, size, runs, report,
+                        warmup=not args.quick)
     if 'parity' not in args.skip:
         check_parity([m for m in models if not m.baseline], device,
                      parity_size, report)
