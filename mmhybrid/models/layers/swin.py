@@ -106,8 +106,11 @@ def window_attention_mask(h: int, w: int, window_size: int, shift: int,
     else:
         region = torch.zeros(hp, wp, dtype=torch.long, device=device)
     # padding (rows >= h / cols >= w before the roll by -shift) is its own
-    # region
-    pad = ((r + shift) % hp >= h)[:, None] | ((c + shift) % wp >= w)[None]
+    # region; (r + shift) mod hp without a remainder by a size, which the
+    # ONNX exporter cannot convert (shift < hp)
+    rs, cs = r + shift, c + shift
+    pad = (torch.where(rs >= hp, rs - hp, rs) >= h)[:, None] | \
+        (torch.where(cs >= wp, cs - wp, cs) >= w)[None]
     region = torch.where(pad, -1, region)
     # (hp/M, wp/M, M, M) windows, unfolded (see window_valid_mask)
     region = region.unfold(0, ws, ws).unfold(1, ws, ws).reshape(-1, ws * ws)
