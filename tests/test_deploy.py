@@ -54,19 +54,63 @@ def test_traced_paths_equal_eager(name, monkeypatch):
                 torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
 
 
-def test_onnx_dynamic_hw_hornet_gf(tmp_path):
-    """One file, several odd / non-square sizes, in ONNX Runtime."""
+#: Backbones exported and checked in ONNX Runtime. Not here: SGFormer
+#: (ranking near-ties flip between kernels in float32, see the README),
+#: the paper form of HAT-Net's H-MHSA (its number of steps depends on the
+#: input size), ExampleBackbone (a test fixture).
+ONNX_BACKBONES = [n for n in BACKBONES
+                  if n not in ('ExampleBackbone', 'SGFormer',
+                               'mmhybrid.HATNet')]
+#: The last stage of Swin-ACmix / ViT-LSLA does not shift up to 224 (the
+#: official rule): one file covers sizes on one side of it.
+ONNX_MIN_SIZE = {'SwinACmix': 225, 'ViTLSLA': 225}
+
+
+@pytest.mark.parametrize('name', ONNX_BACKBONES)
+def test_onnx_dynamic_hw(name, tmp_path):
+    """One exported file, ONNX Runtime = PyTorch within 1e-4 at the
+    smallest, an odd non-square and a large size of the range."""
     pytest.importorskip('onnxruntime')
     from mmhybrid.utils.deploy import export_onnx
-    model = _gammas_to_one(build('mmhybrid.HorNet')).eval()
-    report = export_onnx(model, str(tmp_path / 'hornet_gf.onnx'),
-                         example_size=(128, 160), min_size=64, max_size=512,
-                         verify_sizes=[(97, 131), (64, 64), (161, 99)])
-    assert [s for s, _ in report] == [(97, 131), (64, 64), (161, 99)]
+    model = _gammas_to_one(build(name)).eval()
+    lo = ONNX_MIN_SIZE.get(name, 64)
+    sizes = [(lo, lo), (lo + 1, lo + 37), (321, 255)]
+    report = export_onnx(model, str(tmp_path / 'model.onnx'),
+                         example_size=(256, 320), min_size=lo, max_size=512,
+                         verify_sizes=sizes)
+    assert [s for s, _ in report] == sizes
     assert max(d for _, d in report) < 1e-4
 
 
-def test_compile_dynamic_no_recompilation():
+@pytest.mark.parametrize('name', [n for n in BACKBONES
+                                  if n != 'ExampleBackbone'])
+def test_compile_dynamic_no_recompilation(name):
+    """torch.compile with dynamic shapes captures every backbone once for
+    two sizes, and the captured code gives the eager outputs.
+
+    ``backend='eager'``: dynamo's capture and guards (what decides
+    recompilation) without AOT tracing and inductor's code generation,
+    which take tens of seconds per backbone on 2 cores; inductor is checked
+    on HorNet (:func:`test_compile_inductor`). Sizes have more than 20480
+    input elements: below that, PyTorch picks a dense 3x3 conv's CPU kernel
+    (batch 1) by the input's element count and dynamo guards on the choice
+    (HAT-Net's stem recompiles at 64 x 96)."""
+    from torch._dynamo.utils import counters
+    torch._dynamo.reset()
+    counters.clear()
+    model = _gammas_to_one(build(name)).eval()
+    compiled = torch.compile(model, backend='eager', dynamic=True)
+    with torch.no_grad():
+        for size in [(97, 131), (128, 96)]:
+            x = torch.rand(1, 3, *size)
+            for r, o in zip(model(x), compiled(x)):
+                assert r.shape == o.shape
+                if name != 'SGFormer':  # ranking near-ties, see above
+                    torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
+    assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
+
+
+def test_compile_inductor():
     """torch.compile (inductor, CPU), dynamic shapes: the same outputs, one
     graph for several sizes."""
     from torch._dynamo.utils import counters
