@@ -124,3 +124,69 @@ def test_compile_inductor():
             for r, o in zip(model(x), compiled(x)):
                 torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
     assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
+
+
+def _float64_reference_ops():
+    """ONNX's reference evaluator in float64 throughout: its Erf (in Gelu)
+    rounds to float32, its LayerNormalization keeps the exporter's float32
+    statistics (stash_type=1) and its GatherElements (np.choose) takes at
+    most 64 rows."""
+    import math
+
+    import numpy as np
+    from onnx.reference.op_run import OpRun
+
+    class Gelu(OpRun):
+
+        def _run(self, x, approximate=None):
+            erf = np.vectorize(math.erf, otypes=[x.dtype])
+            return (0.5 * x * (1 + erf(x / math.sqrt(2))), )
+
+    class LayerNormalization(OpRun):
+
+        def _run(self, x, scale, bias=None, axis=None, epsilon=None,
+                 stash_type=None):
+            axes = tuple(range(axis % x.ndim, x.ndim))
+            mean = x.mean(axes, keepdims=True)
+            inv = 1 / np.sqrt(((x - mean)**2).mean(axes, keepdims=True) +
+                              epsilon)
+            y = (x - mean) * inv * scale
+            return (y if bias is None else y + bias, mean, inv)
+
+    class GatherElements(OpRun):
+
+        def _run(self, data, indices, axis=None):
+            indices = np.where(indices < 0, indices + data.shape[axis],
+                               indices)
+            return (np.take_along_axis(data, indices, axis=axis), )
+
+    return [Gelu, LayerNormalization, GatherElements]
+
+
+def test_onnx_sgformer_graph_float64(tmp_path):
+    """SG-Former's exported graph computes PyTorch's function: in float64
+    no ranking near-tie flips, so the graph (run by ONNX's reference
+    evaluator, ONNX Runtime has no float64 Conv) equals PyTorch to ~1e-10
+    at several sizes of one file. Norm epsilons are made float32 values
+    first: ONNX stores them as float32 attributes."""
+    pytest.importorskip('onnx')
+    import numpy as np
+    from onnx.reference import ReferenceEvaluator
+
+    from mmhybrid.utils.deploy import export_onnx
+    model = build('SGFormer').double().eval()
+    for m in model.modules():
+        if hasattr(m, 'eps'):
+            m.eps = float(np.float32(m.eps))
+    path = str(tmp_path / 'sgformer.onnx')
+    export_onnx(model, path, example_size=(256, 320), min_size=64,
+                max_size=512, verify_sizes=())
+    sess = ReferenceEvaluator(path, new_ops=_float64_reference_ops())
+    for size in [(64, 64), (65, 101)]:
+        x = torch.rand(1, 3, *size, dtype=torch.float64)
+        with torch.no_grad():
+            refs = model(x)
+        outs = sess.run(None, {sess.input_names[0]: x.numpy()})
+        for o, r in zip(outs, refs):
+            assert o.shape == tuple(r.shape)
+            assert float(np.abs(o - r.numpy()).max()) < 1e-10
