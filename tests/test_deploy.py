@@ -91,17 +91,19 @@ def test_compile_dynamic_no_recompilation(name):
     ``backend='eager'``: dynamo's capture and guards (what decides
     recompilation) without AOT tracing and inductor's code generation,
     which take tens of seconds per backbone on 2 cores; inductor is checked
-    on HorNet (:func:`test_compile_inductor`). Sizes have more than 20480
-    input elements: below that, PyTorch picks a dense 3x3 conv's CPU kernel
-    (batch 1) by the input's element count and dynamo guards on the choice
-    (HAT-Net's stem recompiles at 64 x 96)."""
+    on HorNet (:func:`test_compile_inductor`). Sizes where every window /
+    grid count is at least 2: dynamo specialises sizes of 1 (one more graph
+    for small inputs, e.g. HAT-Net's 7-cell grid at stride 16 up to 112
+    pixels), and above 20480 input elements, below which PyTorch picks a
+    dense 3x3 conv's CPU kernel (batch 1) by the element count, which dynamo
+    guards on (HAT-Net's stem at 64 x 96)."""
     from torch._dynamo.utils import counters
     torch._dynamo.reset()
     counters.clear()
     model = _gammas_to_one(build(name)).eval()
     compiled = torch.compile(model, backend='eager', dynamic=True)
     with torch.no_grad():
-        for size in [(97, 131), (128, 96)]:
+        for size in [(233, 301), (289, 257)]:
             x = torch.rand(1, 3, *size)
             for r, o in zip(model(x), compiled(x)):
                 assert r.shape == o.shape
