@@ -126,4 +126,3 @@ def test_compile_inductor():
             for r, o in zip(model(x), compiled(x)):
                 torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
     assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
-
