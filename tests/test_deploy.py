@@ -82,8 +82,9 @@ def test_onnx_dynamic_hw(name, tmp_path):
     assert max(d for _, d in report) < 1e-4
 
 
-@pytest.mark.parametrize('name', [n for n in BACKBONES
-                                  if n != 'ExampleBackbone'])
+@pytest.mark.parametrize(
+    'name', [n for n in BACKBONES
+             if n not in ('ExampleBackbone', 'mmhybrid.HATNet')])
 def test_compile_dynamic_no_recompilation(name):
     """torch.compile with dynamic shapes captures every backbone once for
     two sizes, and the captured code gives the eager outputs.
@@ -97,7 +98,8 @@ def test_compile_dynamic_no_recompilation(name):
     pixels). Batch 2: at batch 1 PyTorch picks a dense 3x3 conv's CPU
     kernel by whether its input has more than 20480 elements, and dynamo
     guards on that choice (one more graph per crossed threshold, see the
-    README)."""
+    README). Not the paper form of HAT-Net: one graph per number of H-MHSA
+    steps, which depends on the input size (as for ONNX)."""
     from torch._dynamo.utils import counters
     torch._dynamo.reset()
     counters.clear()
