@@ -129,3 +129,34 @@ def test_compile_inductor():
             for r, o in zip(model(x), compiled(x)):
                 torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
     assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
+
+
+@pytest.mark.parametrize('size', [(15, 9), (3, 2), (1, 1), (2, 5), (1, 9)])
+@pytest.mark.parametrize('stride', [1, 2])
+def test_traced_sliding_window_attention(size, stride, monkeypatch):
+    """ResNet-ACmix's traced attention (unfolded windows, reflection padding
+    by gathers) equals the eager tiled kernel in float64, on maps smaller
+    than the window and 1-pixel sides included."""
+    from mmhybrid.models.layers.sliding_window_attention import \
+        sliding_window_attention
+    q, k, v = (torch.randn(6, 5, *size, dtype=torch.float64)
+               for _ in range(3))
+    pe = torch.randn(1, 5, *size, dtype=torch.float64)
+    ref = sliding_window_attention(q, k, v, pe, 7, stride)
+    monkeypatch.setattr(torch.compiler, 'is_compiling', lambda: True)
+    out = sliding_window_attention(q, k, v, pe, 7, stride)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_traced_linspace():
+    """The traced ``linspace`` of ACmix's position grid: PyTorch's scalar
+    CPU formula, within an ulp of ``torch.linspace`` (whose vectorised
+    kernel rounds some entries differently)."""
+    from mmhybrid.models.backbones.acmix import _linspace
+    for dtype in (torch.float32, torch.float64):
+        for n in [1, 2, 3, 7, 8, 56, 97, 224]:
+            ref = torch.linspace(-1., 1., n, dtype=dtype)
+            out = _linspace(-1., 1., n, dtype, torch.device('cpu'))
+            assert out.shape == ref.shape and out[0] == -1.
+            ulp = torch.finfo(dtype).eps
+            torch.testing.assert_close(out, ref, rtol=0, atol=ulp)
