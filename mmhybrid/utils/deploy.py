@@ -47,7 +47,9 @@ def export_onnx(model: nn.Module, path: str,
     """
     from torch.export import Dim
     model = model.eval()
-    x = torch.rand(1, in_channels, *example_size)
+    # the model's floating dtype (float64 to check a graph to ~1e-10)
+    dtype = next(model.parameters()).dtype
+    x = torch.rand(1, in_channels, *example_size, dtype=dtype)
     shapes = None
     if dynamic:
         shapes = ({2: Dim('height', min=min_size, max=max_size),
@@ -67,7 +69,7 @@ def export_onnx(model: nn.Module, path: str,
             if dynamic else [tuple(example_size)]
     report = []
     for size in verify_sizes:
-        xi = torch.rand(1, in_channels, *size)
+        xi = torch.rand(1, in_channels, *size, dtype=dtype)
         with torch.no_grad():
             ref = model(xi)
         outs = run_onnx(path, xi)

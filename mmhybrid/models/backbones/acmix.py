@@ -69,6 +69,18 @@ def shift_kernel(kernel_size: int, out_channels: int) -> Tensor:
     return kernel.repeat(out_channels, 1, 1, 1)
 
 
+def _linspace(start: float, end: float, steps: int, dtype: torch.dtype,
+              device: torch.device) -> Tensor:
+    """``torch.linspace`` for a symbolic ``steps`` (its shape function
+    specialises it under ``torch.export``): the formula of PyTorch's scalar
+    CPU kernel, first half from ``start``, second half from ``end``."""
+    idx = torch.arange(steps, dtype=dtype, device=device)
+    step = torch.full((), end - start, dtype=dtype, device=device) / \
+        torch.sym_max(steps - 1, 1)
+    return torch.where(idx < torch.sym_max(steps // 2, 1),
+                       step * idx + start, end - step * (steps - 1 - idx))
+
+
 def position_grid(h: int, w: int, dtype: torch.dtype,
                   device: torch.device) -> Tensor:
     """The official ACmix position grid: channel 0 is ``linspace(-1, 1, W)``
@@ -77,8 +89,10 @@ def position_grid(h: int, w: int, dtype: torch.dtype,
     Returns:
         Tensor: Shape ``(1, 2, h, w)``.
     """
-    loc_w = torch.linspace(-1., 1., w, dtype=dtype, device=device)
-    loc_h = torch.linspace(-1., 1., h, dtype=dtype, device=device)
+    linspace = _linspace if torch.compiler.is_compiling() else \
+        torch.linspace
+    loc_w = linspace(-1., 1., w, dtype=dtype, device=device)
+    loc_h = linspace(-1., 1., h, dtype=dtype, device=device)
     return torch.stack([loc_w.expand(h, w), loc_h[:, None].expand(h, w)])[None]
 
 

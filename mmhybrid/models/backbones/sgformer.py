@@ -242,8 +242,10 @@ class SGFormerStem(nn.Module):
             # no comparison, no cache keyed on sizes
             g = self.pos_grid
             table = pos.reshape(1, g, g, -1).permute(0, 3, 1, 2)
-            table = F.interpolate(table.float(), size=hw, mode='bicubic',
-                                  align_corners=False)
+            # in the dtype of resize_pos_embed (float64 stays float64)
+            table = F.interpolate(
+                table.to(torch.promote_types(pos.dtype, torch.float32)),
+                size=hw, mode='bicubic', align_corners=False)
             return table.flatten(2).transpose(1, 2).to(pos.dtype)
         if torch.is_grad_enabled() and pos.requires_grad:
             self._pos_cache.clear()

@@ -39,6 +39,17 @@ def _reflect_index(n: int, pad: int, device: torch.device) -> Tensor:
     return torch.where(idx >= n, period - idx, idx)
 
 
+def _traced_reflect_index(n: int, pad: int,
+                          device: torch.device) -> Tensor:
+    """:func:`_reflect_index` without a branch on ``n`` (``n == 1`` gives
+    index 0 through the clamp)."""
+    idx = torch.arange(-pad, n + pad, device=device)
+    # (a tensor divisor: the ONNX exporter has no remainder by a SymInt)
+    period = idx.new_full((), 2 * torch.sym_max(n - 1, 1))
+    idx = idx.remainder(period)
+    return torch.where(idx >= n, period - idx, idx).clamp_max(n - 1)
+
+
 def reflect_pad2d(x: Tensor, pad: int) -> Tensor:
     """``ReflectionPad2d(pad)`` that also works on sides of ``pad`` pixels or
     fewer: the reflection continues (a 1-pixel side replicates), as
@@ -55,6 +66,10 @@ def reflect_pad2d(x: Tensor, pad: int) -> Tensor:
     h, w = x.shape[-2:]
     if pad == 0:
         return x
+    if torch.compiler.is_compiling():
+        # no branch on the (symbolic) size
+        x = x.index_select(-2, _traced_reflect_index(h, pad, x.device))
+        return x.index_select(-1, _traced_reflect_index(w, pad, x.device))
     if h > pad and w > pad and x.dim() in (3, 4):
         return F.pad(x, (pad, pad, pad, pad), mode='reflect')
     x = x.index_select(-2, _reflect_index(h, pad, x.device))
@@ -214,6 +229,20 @@ def _attend(q: Tensor, kp: Tensor, vp: Tensor, kernel_size: int,
     return rw.unqueries(out)
 
 
+def _attend_traced(q: Tensor, kp: Tensor, vp: Tensor, kernel_size: int,
+                   stride: int) -> Tensor:
+    """:func:`_attend` by unfolded ``k x k`` windows of the keys and values
+    (the official computation): no tiles, chunks or strided views, whose
+    sizes the shape solver of ``torch.export`` / ``torch.compile`` cannot
+    prove for a symbolic input size."""
+    k, s = kernel_size, stride
+    kw = kp.unfold(2, k, s).unfold(3, k, s).flatten(-2)
+    vw = vp.unfold(2, k, s).unfold(3, k, s).flatten(-2)
+    # (N, d, Ho, Wo, k*k) windows; logits and the sum over the head dim
+    a = (q[..., None] * kw).sum(1, keepdim=True).softmax(-1)
+    return (a * vw).sum(-1)
+
+
 def _attend_backward(grad: Tensor, q: Tensor, kp: Tensor, vp: Tensor,
                      attn: Tensor, kernel_size: int,
                      stride: int) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -363,6 +392,8 @@ def sliding_window_attention(q: Tensor, k: Tensor, v: Tensor, pe: Tensor,
     if records_grad(q, k, v, pe, weight) or torch.jit.is_tracing():
         return _SlidingWindowAttention.apply(q, k, v, pe, weight,
                                              kernel_size, stride, scale)
-    out = _attend(*_prepare(q, k, v, pe, kernel_size, stride, scale),
-                  kernel_size, stride)
-    return _finish(out, weight)
+    qkv = _prepare(q, k, v, pe, kernel_size, stride, scale)
+    if torch.compiler.is_compiling():  # export / compile: no out= ops
+        out = _attend_traced(*qkv, kernel_size, stride)
+        return out.contiguous() if weight is None else out * weight
+    return _finish(_attend(*qkv, kernel_size, stride), weight)

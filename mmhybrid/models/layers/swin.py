@@ -13,8 +13,9 @@ matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
 Traced (``torch.export``, ``torch.compile``; :func:`traced`), sizes are
 symbolic: padding and masks are applied whatever the size (zero padding and
 an all-valid mask change nothing), so that no branch specialises H and W,
-and crops (:func:`crop`) are gathers when exporting, since slicing would
-have to prove ``h <= padded h``, which the shape solver cannot.
+and crops (:func:`crop`) are gathers: slicing would have to prove ``h <=
+padded h``, which the shape solver cannot, and a view's contiguity depends
+on whether the map was padded, which ``torch.compile`` would guard on.
 """
 import math
 from typing import Optional, Tuple
@@ -39,8 +40,8 @@ def padded_size(n: int, multiple: int) -> int:
 
 def crop(x: Tensor, dim: int, size: int) -> Tensor:
     """The first ``size`` entries of ``x`` along ``dim`` (a view); a gather
-    when exporting (see the module docstring)."""
-    if torch.compiler.is_exporting():
+    when traced (see the module docstring)."""
+    if traced():
         return x.index_select(dim, torch.arange(size, device=x.device))
     return x.narrow(dim, 0, size)
 
@@ -106,8 +107,11 @@ def window_attention_mask(h: int, w: int, window_size: int, shift: int,
     else:
         region = torch.zeros(hp, wp, dtype=torch.long, device=device)
     # padding (rows >= h / cols >= w before the roll by -shift) is its own
-    # region
-    pad = ((r + shift) % hp >= h)[:, None] | ((c + shift) % wp >= w)[None]
+    # region; (r + shift) mod hp without a remainder by a size, which the
+    # ONNX exporter cannot convert (shift < hp)
+    rs, cs = r + shift, c + shift
+    pad = (torch.where(rs >= hp, rs - hp, rs) >= h)[:, None] | \
+        (torch.where(cs >= wp, cs - wp, cs) >= w)[None]
     region = torch.where(pad, -1, region)
     # (hp/M, wp/M, M, M) windows, unfolded (see window_valid_mask)
     region = region.unfold(0, ws, ws).unfold(1, ws, ws).reshape(-1, ws * ws)

@@ -1,0 +1,88 @@
+"""Eager vs ``torch.compile`` inference time of backbones (CPU or GPU).
+
+    python tools/analysis_tools/compile_speed.py HorNet:t ResNetACmix:50 \
+        --shape 1 3 224 224 --runs 10
+
+Each target is ``Type[:arch]`` (default arch without ``:arch``), in eval
+mode under ``torch.no_grad()``. The compiled model is
+``torch.compile(model, dynamic=True)`` (inductor), warmed up (the first
+call compiles; its time is reported) and checked against eager (max abs
+difference). Eager and compiled runs alternate, so that a load change on a
+shared machine hits both; the median of ``--runs`` of each is reported.
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+import mmhybrid  # noqa: F401
+from mmhybrid.registry import MODELS
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='eager vs torch.compile')
+    parser.add_argument('targets', nargs='+', help='Type[:arch] ...')
+    parser.add_argument('--shape', type=int, nargs=4, default=[1, 3, 224, 224],
+                        help='input N C H W')
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--json', action='store_true', help='print JSON')
+    return parser.parse_args()
+
+
+def _time(fn, x, sync):
+    sync()
+    start = time.perf_counter()
+    fn(x)
+    sync()
+    return time.perf_counter() - start
+
+
+def measure(target: str, shape, runs: int, device: str) -> dict:
+    """Times (s) of eager and compiled forwards of ``target``."""
+    name, _, arch = target.partition(':')
+    cfg = dict(type=name, **(dict(arch=arch) if arch else {}))
+    model = MODELS.build(cfg).to(device).eval()
+    x = torch.rand(*shape, device=device)
+    sync = torch.cuda.synchronize if device.startswith('cuda') else \
+        (lambda: None)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, dynamic=True)
+    with torch.no_grad():
+        start = time.perf_counter()
+        outs = compiled(x)
+        compile_s = time.perf_counter() - start
+        diff = max(float((o - r).abs().max())
+                   for o, r in zip(outs, model(x)))
+        for _ in range(2):  # warm-up
+            model(x), compiled(x)
+        eager, comp = [], []
+        for _ in range(runs):  # interleaved
+            eager.append(_time(model, x, sync))
+            comp.append(_time(compiled, x, sync))
+    e, c = statistics.median(eager), statistics.median(comp)
+    return dict(target=target, shape=list(shape), eager_ms=1e3 * e,
+                compiled_ms=1e3 * c, speedup=e / c, compile_s=compile_s,
+                max_abs_diff=diff)
+
+
+def main():
+    args = parse_args()
+    rows = [measure(t, args.shape, args.runs, args.device)
+            for t in args.targets]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print('| backbone | eager ms | compiled ms | speed-up | first call s '
+          '| max abs diff |')
+    print('|---|---|---|---|---|---|')
+    for r in rows:
+        print(f"| {r['target']} | {r['eager_ms']:.1f} | "
+              f"{r['compiled_ms']:.1f} | {r['speedup']:.2f}x | "
+              f"{r['compile_s']:.0f} | {r['max_abs_diff']:.1e} |")
+
+
+if __name__ == '__main__':
+    main()
