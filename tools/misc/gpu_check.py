@@ -315,8 +315,8 @@ def check_tools(device: str, quick: bool, work_dir: str,
             f'Epoch(train) [1][{iters}/{iters}]' in log
         loss = last(r'\bloss: ([0-9.naif]+)', log)
         ok = rc == 0 and done and loss != '' and math.isfinite(float(loss))
-        metric = last(r'(coco/bbox_mAP: [0-9.]+)', log) or \
-            last(r'(mIoU: [0-9.]+)', log)
+        metric = last(r'(coco/bbox_mAP: -?[0-9.]+)', log) or \
+            last(r'(mIoU: -?[0-9.]+)', log)
         mode = last(r'(AmpOptimWrapper|bfloat16 autocast on CPU)', log) \
             if amp else 'fp32 (CPU: mmcv\'s CPU nms takes no bf16)'
         rows.append([f'`{config}` {" ".join(amp)}, {iters} iterations',
@@ -334,7 +334,7 @@ def check_tools(device: str, quick: bool, work_dir: str,
              osp.join(work_dir, 'dist_test'), '--data-root', roots['ade']],
             {**env, 'PORT': str(29500 + os.getpid() % 1000)},
             osp.join(work_dir, 'dist_test.log'))
-        metric = last(r'(mIoU: [0-9.]+)', log)
+        metric = last(r'(mIoU: -?[0-9.]+)', log)
         ok = rc == 0 and 'Distributed training: True' in log and bool(metric)
         rows.append([f'`tools/dist_test.sh {config} ... 1`', f'{secs:.0f}',
                      metric, report.check(ok, 'dist_test')])
