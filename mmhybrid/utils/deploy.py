@@ -89,9 +89,7 @@ def export_onnx(model: nn.Module, path: str,
 def run_onnx(path: str, x: torch.Tensor) -> List[np.ndarray]:
     """Outputs of the ONNX file ``path`` for the image batch ``x`` in ONNX
     Runtime (CPU)."""
-    import onnxruntime as ort
-    sess = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    return sess.run(None, {sess.get_inputs()[0].name: x.numpy()})
+    return [o.numpy() for o in onnx_runner(path)(x)]
 
 
 def onnx_runner(path: str) -> Callable[[torch.Tensor], List[torch.Tensor]]:

@@ -13,12 +13,12 @@ shared machine hits both; the median of ``--runs`` of each is reported.
 import argparse
 import json
 import statistics
-import time
 
 import torch
 
 import mmhybrid  # noqa: F401
 from mmhybrid.registry import MODELS
+from mmhybrid.utils.timing import time_step
 
 
 def parse_args():
@@ -32,36 +32,25 @@ def parse_args():
     return parser.parse_args()
 
 
-def _time(fn, x, sync):
-    sync()
-    start = time.perf_counter()
-    fn(x)
-    sync()
-    return time.perf_counter() - start
-
-
 def measure(target: str, shape, runs: int, device: str) -> dict:
     """Times (s) of eager and compiled forwards of ``target``."""
     name, _, arch = target.partition(':')
     cfg = dict(type=name, **(dict(arch=arch) if arch else {}))
     model = MODELS.build(cfg).to(device).eval()
     x = torch.rand(*shape, device=device)
-    sync = torch.cuda.synchronize if device.startswith('cuda') else \
-        (lambda: None)
     torch._dynamo.reset()
     compiled = torch.compile(model, dynamic=True)
     with torch.no_grad():
-        start = time.perf_counter()
+        compile_s = time_step(lambda: compiled(x), device)
         outs = compiled(x)
-        compile_s = time.perf_counter() - start
         diff = max(float((o - r).abs().max())
                    for o, r in zip(outs, model(x)))
         for _ in range(2):  # warm-up
             model(x), compiled(x)
         eager, comp = [], []
         for _ in range(runs):  # interleaved
-            eager.append(_time(model, x, sync))
-            comp.append(_time(compiled, x, sync))
+            eager.append(time_step(lambda: model(x), device))
+            comp.append(time_step(lambda: compiled(x), device))
     e, c = statistics.median(eager), statistics.median(comp)
     return dict(target=target, shape=list(shape), eager_ms=1e3 * e,
                 compiled_ms=1e3 * c, speedup=e / c, compile_s=compile_s,
