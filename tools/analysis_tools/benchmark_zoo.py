@@ -15,7 +15,7 @@ by side, in one run on one machine.
 
 Models: every backbone registered in ``mmhybrid.registry.MODELS`` (a
 :class:`BaseBackbone` subclass), at its T/S-scale variants, plus mmdet's
-ResNet-50 and Swin-T and mmpretrain's ConvNeXt-T. A backbone names its zoo
+ResNet-50, Swin-T/S and mmpretrain's ConvNeXt-T/S. A backbone names its zoo
 variants with a class attribute ``zoo_archs = ('t', 't-gf', ...)``; without
 it the tool takes the ``arch_zoo`` keys ``t``/``tiny``/``s``/``small`` (and
 their ``-suffix`` forms such as HorNet's ``t-gf``), one key per distinct

@@ -2,7 +2,7 @@
 
 Every backbone registered in ``mmhybrid.registry.MODELS`` (a
 :class:`BaseBackbone` subclass), at its T/S-scale variants, plus mmdet's
-ResNet-50 and Swin-T and mmpretrain's ConvNeXt-T (:data:`BASELINES`). A
+ResNet-50 and Swin-T/S and mmpretrain's ConvNeXt-T/S (:data:`BASELINES`). A
 backbone names its zoo variants with a class attribute ``zoo_archs = ('t',
 't-gf', ...)``; without it the ``arch_zoo`` keys ``t``/``tiny``/``s``/
 ``small`` (and their ``-suffix`` forms such as HorNet's ``t-gf``) are taken,
@@ -48,8 +48,14 @@ BASELINES = [
     ZooModel('Swin-T', 'mmdet.SwinTransformer',
              dict(embed_dims=96, depths=(2, 2, 6, 2),
                   num_heads=(3, 6, 12, 24)), baseline=True),
+    ZooModel('Swin-S', 'mmdet.SwinTransformer',
+             dict(embed_dims=96, depths=(2, 2, 18, 2),
+                  num_heads=(3, 6, 12, 24)), baseline=True),
     ZooModel('ConvNeXt-T', 'mmpretrain.ConvNeXt',
              dict(arch='tiny', out_indices=(0, 1, 2, 3),
+                  gap_before_final_norm=False), baseline=True),
+    ZooModel('ConvNeXt-S', 'mmpretrain.ConvNeXt',
+             dict(arch='small', out_indices=(0, 1, 2, 3),
                   gap_before_final_norm=False), baseline=True),
 ]
 
