@@ -146,6 +146,23 @@ def test_compile_inductor():
     assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
 
 
+def test_compile_inductor_swin_acmix_crop():
+    """Inductor on Swin-ACmix's first stage (one block, static shapes: the
+    code is the same, compiled in ~20 s): padded map, crop, residual and
+    LayerNorm. With the crop as a gather, inductor (torch 2.14, CPU)
+    generated a tiled LayerNorm whose tail store wrote past its buffer
+    (pytorch#196681): outputs off by 0.2, then a heap corruption abort."""
+    torch._dynamo.reset()
+    model = build('SwinACmix', out_indices=(0, ),
+                  arch=dict(embed_dims=16, depths=[1, 1, 1, 1],
+                            num_heads=[2, 2, 4, 4])).eval()
+    compiled = torch.compile(model, dynamic=False)
+    with torch.no_grad():
+        x = torch.rand(2, 3, 233, 301)  # 59 x 76 tokens: not multiples of 16
+        for r, o in zip(model(x), compiled(x)):
+            torch.testing.assert_close(o, r, rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize('size', [(15, 9), (3, 2), (1, 1), (2, 5), (1, 9)])
 @pytest.mark.parametrize('stride', [1, 2])
 def test_traced_sliding_window_attention(size, stride, monkeypatch):

@@ -12,10 +12,15 @@ matching ``forward_stage``; :func:`resize_relative_table` resizes tables.
 
 Traced (``torch.export``, ``torch.compile``; :func:`traced`), sizes are
 symbolic: padding and masks are applied whatever the size (zero padding and
-an all-valid mask change nothing), so that no branch specialises H and W,
-and crops (:func:`crop`) are gathers: slicing would have to prove ``h <=
-padded h``, which the shape solver cannot, and a view's contiguity depends
-on whether the map was padded, which ``torch.compile`` would guard on.
+an all-valid mask change nothing), so that no branch specialises H and W.
+Crops (:func:`crop`) are gathers under ``torch.export`` (slicing would have
+to prove ``h <= padded h``, which its shape solver cannot) and contiguous
+copies of a slice under ``torch.compile``: a view's contiguity depends on
+whether the map was padded, which dynamo would guard on (one more graph),
+and the gather meets an inductor CPU bug in torch 2.14 (pytorch#196681: a
+reduction tiled over two non-adjacent loops stores its tail at full vector
+width; Swin-ACmix's residual + LayerNorm after the crop wrote past its
+buffer: wrong outputs, then a heap corruption).
 """
 import math
 from typing import Optional, Tuple
@@ -39,11 +44,14 @@ def padded_size(n: int, multiple: int) -> int:
 
 
 def crop(x: Tensor, dim: int, size: int) -> Tensor:
-    """The first ``size`` entries of ``x`` along ``dim`` (a view); a gather
-    when traced (see the module docstring)."""
-    if traced():
+    """The first ``size`` entries of ``x`` along ``dim``: a view; traced, a
+    gather (export) or a contiguous copy (compile), see the module
+    docstring."""
+    if not traced():
+        return x.narrow(dim, 0, size)
+    if torch.compiler.is_exporting():
         return x.index_select(dim, torch.arange(size, device=x.device))
-    return x.narrow(dim, 0, size)
+    return x.narrow(dim, 0, size).clone(memory_format=torch.contiguous_format)
 
 
 def window_valid_mask(hw: Tuple[int, int], padded_hw: Tuple[int, int],
