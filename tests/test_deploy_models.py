@@ -22,6 +22,9 @@ pytest.importorskip('onnxruntime')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'deployment', 'pytorch2onnx.py')
 ENV = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+#: One whole model per other backbone family (README, Whole models): ~1 min
+#: of CPU each, so only with ``MMHYBRID_DEPLOY_ALL=1``.
+DEPLOY_ALL = os.environ.get('MMHYBRID_DEPLOY_ALL') == '1'
 
 
 def tiny_model(path: str, extra: dict):
@@ -145,6 +148,45 @@ def test_upernet_dynamic_sliding_windows(toy_images, tmp_path):
     assert all(int(w) > crop[1] for _, w in sizes), sizes  # > 1 window
     for size in (tuple(crop), (97, 131)):
         same_file_outputs(model, onnx_file, size)
+
+
+#: Swin-ACmix and ViT-LSLA export for H, W >= 225 (README, Deployment): the
+#: toy images twice the tiny test size (256x320), LSLA's windows 256x256.
+LARGE = ('--min-size', '225')
+FAMILIES = [
+    ('configs/acmix/mask_rcnn_acmix_swin_t_1x.py',
+     {'test_dataloader.dataset.pipeline.1.scale': (512, 256)}, LARGE),
+    ('configs/acmix/retinanet_acmix_r50_1x.py', {}, ()),
+    ('configs/hatnet/upernet_hatnet_t_160k.py', {}, ()),
+    ('configs/transcnn/retinanet_transcnn_t_1x.py', {}, ()),
+    ('configs/lsla/upernet_lsla_t_160k.py',
+     {'test_dataloader.dataset.pipeline.1.scale': (1024, 256),
+      'model.data_preprocessor.size': (256, 256),
+      'model.test_cfg.crop_size': (256, 256),
+      'model.test_cfg.stride': (171, 171)}, LARGE),
+]
+
+
+@pytest.mark.skipif(not DEPLOY_ALL, reason='MMHYBRID_DEPLOY_ALL=1 only')
+@pytest.mark.parametrize('config,extra,args', FAMILIES,
+                         ids=[osp.basename(c)[:-3] for c, _, _ in FAMILIES])
+def test_families_dynamic(config, extra, args, toy_images, tmp_path):
+    """A whole model of every other backbone family (tiny arch, untrained
+    heads), H and W symbolic: ORT = PyTorch within 1e-4 at six sizes (from
+    64x64 or 225x225) and the same post-processed predictions."""
+    model, options = tiny_model(config, extra)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
+    onnx_file = str(tmp_path / 'model.onnx')
+    kind = 'mmseg' if 'upernet' in config else 'mmdet'
+    log = run_tool(config, ckpt, onnx_file, toy_images[kind], options,
+                   '--shape', '256', '320', '--dynamic', '--max-size',
+                   '512', *args)
+    print('\n'.join(line for line in log.splitlines()
+                    if 'ONNX Runtime' in line))
+    diffs = raw_diffs(log)
+    assert len(diffs) == 6 and max(diffs) <= 1e-4, diffs
+    same_file_outputs(model, onnx_file, (257, 321) if args else (97, 131))
 
 
 def test_fpn_head_dynamic(tmp_path):
