@@ -19,6 +19,10 @@ preprocessed image batch (the raw head outputs; a two-stage detector is cut
 after its RPN head, see the class), :func:`predict_from_raw` runs the model's
 own post-processing on such outputs, from PyTorch or from ONNX Runtime, and
 :func:`compare_predictions` says whether two post-processed results agree.
+During the export the tool swaps in symbolic forms of mmseg's ``Upsample``
+(:func:`traceable_upsampling`) and of ``nn.AdaptiveAvgPool2d``
+(:func:`traceable_pooling`, UperNet's pyramid pooling); eager outputs are
+the same.
 """
 import copy
 from contextlib import contextmanager
