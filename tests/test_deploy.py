@@ -192,3 +192,44 @@ def test_traced_linspace():
             assert out.shape == ref.shape and out[0] == -1.
             ulp = torch.finfo(dtype).eps
             torch.testing.assert_close(out, ref, rtol=0, atol=ulp)
+
+
+def test_binned_adaptive_pool(tmp_path):
+    """``BinnedAdaptiveAvgPool2d`` = ``nn.AdaptiveAvgPool2d`` (overlapping
+    bins, bins wider than the input), and ``traceable_pooling`` makes the
+    pools of a model symbolic in a dynamic ONNX file, where the plain pool
+    fixes the example's bin boundaries (ONNX Runtime fails elsewhere)."""
+    from mmhybrid.utils.deploy import (BinnedAdaptiveAvgPool2d, export_onnx,
+                                       traceable_pooling)
+    torch.manual_seed(0)
+    for out in (1, 2, 3, 6, (2, 3)):
+        for hw in [(2, 2), (2, 5), (5, 7), (6, 6), (13, 9), (16, 20),
+                   (33, 17)]:
+            x = torch.randn(2, 3, *hw)
+            torch.testing.assert_close(
+                BinnedAdaptiveAvgPool2d(out)(x),
+                torch.nn.AdaptiveAvgPool2d(out)(x), rtol=0, atol=1e-6)
+
+    class PPM(torch.nn.Module):  # UperNet's pooling pyramid
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+            self.pools = torch.nn.ModuleList(
+                torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(s))
+                for s in (1, 2, 3, 6))
+
+        def forward(self, x):
+            x = self.conv(x)
+            return tuple(pool(x) for pool in self.pools)
+
+    model = PPM().eval()
+    kwargs = dict(example_size=(16, 20), min_size=2, max_size=64,
+                  verify_sizes=[(2, 2), (7, 9), (33, 17)])
+    # ONNX Runtime's Gather out of bounds (or a wrong output elsewhere)
+    with pytest.raises(Exception, match='out of data bounds|differs'):
+        export_onnx(model, str(tmp_path / 'plain.onnx'), **kwargs)
+    with traceable_pooling(model):
+        assert isinstance(model.pools[3][0], BinnedAdaptiveAvgPool2d)
+        report = export_onnx(model, str(tmp_path / 'pool.onnx'), **kwargs)
+    assert max(d for _, d in report) < 1e-6
+    assert type(model.pools[3][0]) is torch.nn.AdaptiveAvgPool2d

@@ -22,6 +22,9 @@ pytest.importorskip('onnxruntime')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'deployment', 'pytorch2onnx.py')
 ENV = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+#: One whole model per other backbone family (README, Whole models): ~1 min
+#: of CPU each, so only with ``MMHYBRID_DEPLOY_ALL=1``.
+DEPLOY_ALL = os.environ.get('MMHYBRID_DEPLOY_ALL') == '1'
 
 
 def tiny_model(path: str, extra: dict):
@@ -43,6 +46,23 @@ def tiny_model(path: str, extra: dict):
         if 'gamma' in name:
             p.data.fill_(1.)
     return model.eval(), to_cli(options)
+
+
+#: With :func:`decisive_retina_head`: decisive RetinaNet scores.
+DECISIVE_RETINA = {'model.bbox_head.num_classes': 3,
+                   'model.test_cfg.score_thr': 0.15,
+                   'model.test_cfg.max_per_img': 100}
+
+
+def decisive_retina_head(model) -> None:
+    """Decisive scores: a head that passes its features on (kaiming-normal
+    tower; the default init gives ~0.01 everywhere, i.e. only near-ties)
+    and the toy set's 3 classes (:data:`DECISIVE_RETINA`), so that a 1e-7
+    rounding difference cannot move a detection across the score threshold
+    or the top-k."""
+    for conv in model.bbox_head.cls_convs:
+        torch.nn.init.kaiming_normal_(conv.conv.weight)
+    torch.nn.init.normal_(model.bbox_head.retina_cls.weight, std=0.03)
 
 
 def run_tool(config: str, checkpoint: str, out: str, images, options,
@@ -94,17 +114,8 @@ def test_retinanet_dynamic_official_layout(toy_images, tmp_path):
     mmdet 2.x-layout checkpoint (official backbone key names): ORT = PyTorch
     within 1e-4 at six sizes, the same detections on the toy images."""
     config = 'configs/hornet/retinanet_hornet_t_1x.py'
-    # decisive scores: a head that passes its features on (kaiming-normal
-    # tower; the default init gives ~0.01 everywhere, i.e. only near-ties)
-    # and the toy set's 3 classes, so that a 1e-7 rounding difference
-    # cannot move a detection across the score threshold or the top-k
-    model, options = tiny_model(config, {
-        'model.bbox_head.num_classes': 3,
-        'model.test_cfg.score_thr': 0.15,
-        'model.test_cfg.max_per_img': 100})
-    for conv in model.bbox_head.cls_convs:
-        torch.nn.init.kaiming_normal_(conv.conv.weight)
-    torch.nn.init.normal_(model.bbox_head.retina_cls.weight, std=0.03)
+    model, options = tiny_model(config, DECISIVE_RETINA)
+    decisive_retina_head(model)
     ckpt = str(tmp_path / 'retinanet.pth')
     torch.save(official_model_file(model.state_dict(), 'mmdet'), ckpt)
     onnx_file = str(tmp_path / 'retinanet.onnx')
@@ -121,11 +132,12 @@ def test_retinanet_dynamic_official_layout(toy_images, tmp_path):
     same_file_outputs(model, onnx_file, (97, 131))
 
 
-def test_upernet_static_sliding_windows(toy_images, tmp_path):
-    """UperNet to its logits at its sliding-window crop size (static: the
-    PPM's adaptive pools are not symbolic, see the README): ORT = PyTorch
-    within 1e-4, the same segmentation maps on the toy images, each run as
-    several crops through the file."""
+def test_upernet_dynamic_sliding_windows(toy_images, tmp_path):
+    """UperNet to its logits, H and W symbolic (the PPM's adaptive pools
+    swapped for ``BinnedAdaptiveAvgPool2d`` during export): ORT = PyTorch
+    within 1e-4 at six sizes, down to 64x64 (a 2x2 map at stride 32, under
+    the PPM's 3 and 6 bins), and the same segmentation maps on the toy
+    images, each run as several sliding-window crops through the file."""
     config = 'configs/hornet/upernet_hornet_t_160k.py'
     model, options = tiny_model(config, {})
     crop = model.test_cfg.crop_size
@@ -133,14 +145,72 @@ def test_upernet_static_sliding_windows(toy_images, tmp_path):
     torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
     onnx_file = str(tmp_path / 'upernet.onnx')
     log = run_tool(config, ckpt, onnx_file, toy_images['mmseg'], options,
-                   '--shape', *map(str, crop))
+                   '--shape', '256', '320', '--dynamic', '--max-size',
+                   '512')
     diffs = raw_diffs(log)
-    assert len(diffs) == 1 and max(diffs) <= 1e-4, diffs
+    assert len(diffs) == 6 and max(diffs) <= 1e-4, diffs
+    assert 'raw outputs at (64, 64)' in log
     sizes = re.findall(r'\.jpg \((\d+), (\d+)\): ONNX Runtime vs '
                        r'model\.predict: pixels 0,', log)
     assert len(sizes) == 2, log[-2000:]
     assert all(int(w) > crop[1] for _, w in sizes), sizes  # > 1 window
-    same_file_outputs(model, onnx_file, crop)
+    for size in (tuple(crop), (97, 131)):
+        same_file_outputs(model, onnx_file, size)
+
+
+#: Swin-ACmix and ViT-LSLA export for H, W >= 225 (README, Deployment): the
+#: toy images twice the tiny test size (256x320), LSLA's windows 256x256.
+LARGE = ('--min-size', '225')
+FAMILIES = [
+    ('configs/acmix/mask_rcnn_acmix_swin_t_1x.py',
+     {'test_dataloader.dataset.pipeline.1.scale': (512, 256),
+      'model.test_cfg.rcnn.score_thr': 0.}, LARGE),
+    ('configs/acmix/retinanet_acmix_r50_1x.py', DECISIVE_RETINA, ()),
+    ('configs/hatnet/upernet_hatnet_t_160k.py', {}, ()),
+    ('configs/transcnn/retinanet_transcnn_t_1x.py', DECISIVE_RETINA, ()),
+    ('configs/lsla/upernet_lsla_t_160k.py',
+     {'test_dataloader.dataset.pipeline.1.scale': (1024, 256),
+      'model.data_preprocessor.size': (256, 256),
+      'model.test_cfg.crop_size': (256, 256),
+      'model.test_cfg.stride': (171, 171)}, LARGE),
+]
+
+
+@pytest.mark.skipif(not DEPLOY_ALL, reason='MMHYBRID_DEPLOY_ALL=1 only')
+@pytest.mark.parametrize('config,extra,args', FAMILIES,
+                         ids=[osp.basename(c)[:-3] for c, _, _ in FAMILIES])
+def test_families_dynamic(config, extra, args, toy_images, tmp_path):
+    """A whole model of every other backbone family (tiny arch, random
+    heads; RetinaNet's decisive, Mask R-CNN's every detection kept), H and W
+    symbolic: ORT = PyTorch within 1e-4 at six sizes (from 64x64 or
+    225x225) and the same post-processed predictions."""
+    model, options = tiny_model(config, extra)
+    if 'retinanet' in config:
+        decisive_retina_head(model)
+        # these tiny backbones' features are weaker than HorNet's with its
+        # layer scales at 1: scores up to ~0.04, no detection at 0.15
+        head = model.bbox_head.retina_cls
+        torch.nn.init.normal_(head.weight, std=0.1)
+        torch.nn.init.constant_(head.bias, -2.)
+    ckpt = str(tmp_path / 'model.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), ckpt)
+    onnx_file = str(tmp_path / 'model.onnx')
+    kind = 'mmseg' if 'upernet' in config else 'mmdet'
+    log = run_tool(config, ckpt, onnx_file, toy_images[kind], options,
+                   '--shape', '256', '320', '--dynamic', '--max-size',
+                   '512', *args)
+    print('\n'.join(line for line in log.splitlines()
+                    if 'ONNX Runtime' in line))
+    diffs = raw_diffs(log)
+    assert len(diffs) == 6 and max(diffs) <= 1e-4, diffs
+    if kind == 'mmdet':  # detections to compare on both images
+        checks = re.findall(
+            r'vs model\.predict: detections (\d+), count 1\.?0*,', log)
+        assert len(checks) == 2 and all(int(n) > 0 for n in checks), \
+            log[-2000:]
+    else:
+        assert len(re.findall(r'vs model\.predict: pixels 0,', log)) == 2
+    same_file_outputs(model, onnx_file, (257, 321) if args else (97, 131))
 
 
 def test_fpn_head_dynamic(tmp_path):

@@ -19,6 +19,10 @@ preprocessed image batch (the raw head outputs; a two-stage detector is cut
 after its RPN head, see the class), :func:`predict_from_raw` runs the model's
 own post-processing on such outputs, from PyTorch or from ONNX Runtime, and
 :func:`compare_predictions` says whether two post-processed results agree.
+During the export the tool swaps in symbolic forms of mmseg's ``Upsample``
+(:func:`traceable_upsampling`) and of ``nn.AdaptiveAvgPool2d``
+(:func:`traceable_pooling`, UperNet's pyramid pooling); eager outputs are
+the same.
 """
 import copy
 from contextlib import contextmanager
@@ -207,6 +211,79 @@ def traceable_upsampling(model: nn.Module) -> Iterator[nn.Module]:
         setattr(parent, name, nn.Upsample(
             scale_factor=int(child.scale_factor), mode=child.mode,
             align_corners=child.align_corners))
+    try:
+        yield model
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+
+
+class BinnedAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` with an integer output size, written so that
+    ``torch.export`` keeps the input's height and width symbolic.
+
+    PyTorch's bin ``i`` of ``o`` over a length ``n`` spans
+    ``[floor(i * n / o), ceil((i + 1) * n / o))`` (bins overlap when ``o``
+    does not divide ``n`` and repeat rows when ``n < o``). ``torch.export``
+    decomposes the adaptive pool with the example's boundaries; here they
+    are tensors of ``n``: a 0/1 mask ``(o, n)`` per axis from ``arange``
+    comparisons, the bin sums as two matrix products and the mean as a
+    division by the bin areas. Positive integer arithmetic only (ONNX's
+    integer ``Div`` truncates).
+
+    Args:
+        output_size (int | tuple[int, int]): Output height and width.
+    """
+
+    def __init__(self, output_size) -> None:
+        super().__init__()
+        if isinstance(output_size, int):
+            output_size = (output_size, output_size)
+        self.output_size = tuple(int(o) for o in output_size)
+
+    @staticmethod
+    def _bins(n, o: int, x: torch.Tensor) -> Tuple[torch.Tensor,
+                                                   torch.Tensor]:
+        """The 0/1 membership mask ``(o, n)`` of the bins and their
+        lengths ``(o, )``, in ``x``'s dtype."""
+        i = torch.arange(o, device=x.device)
+        start = i * n // o
+        end = ((i + 1) * n + o - 1) // o  # ceil of a positive ratio
+        pos = torch.arange(n, device=x.device)
+        mask = (pos[None] >= start[:, None]) & (pos[None] < end[:, None])
+        return mask.to(x.dtype), (end - start).to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (oh, ow), (h, w) = self.output_size, x.shape[-2:]
+        mask_h, len_h = self._bins(h, oh, x)
+        mask_w, len_w = self._bins(w, ow, x)
+        sums = mask_h @ x @ mask_w.t()
+        return sums / (len_h[:, None] * len_w[None])
+
+    def extra_repr(self) -> str:
+        return f'output_size={self.output_size}'
+
+
+@contextmanager
+def traceable_pooling(model: nn.Module) -> Iterator[nn.Module]:
+    """Within the context, every ``nn.AdaptiveAvgPool2d`` with an integer
+    output size (e.g. UperNet's pyramid pooling to 1, 2, 3, 6) is a
+    :class:`BinnedAdaptiveAvgPool2d`: the same output, and H, W stay
+    symbolic under ``torch.export`` (the plain pool's decomposition fixes
+    the example's bin boundaries; UperNet's dynamic file then failed in
+    ONNX Runtime at other sizes or was 0.58 off)."""
+    def integer(size) -> bool:  # not e.g. (None, 7)
+        return all(isinstance(s, int)
+                   for s in (size if isinstance(size, (tuple, list))
+                             else (size, )))
+
+    swapped = [(parent, name, child)
+               for parent in model.modules()
+               for name, child in parent.named_children()
+               if type(child) is nn.AdaptiveAvgPool2d and
+               integer(child.output_size)]
+    for parent, name, child in swapped:
+        setattr(parent, name, BinnedAdaptiveAvgPool2d(child.output_size))
     try:
         yield model
     finally:

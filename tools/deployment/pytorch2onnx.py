@@ -41,7 +41,7 @@ from mmhybrid.models.utils.whole_model import (check_report,
                                                convert_model_checkpoint)
 from mmhybrid.utils.deploy import (RawOutputs, compare_predictions,
                                    export_onnx, onnx_runner, predict_from_raw,
-                                   traceable_upsampling)
+                                   traceable_pooling, traceable_upsampling)
 
 
 def parse_args():
@@ -184,7 +184,9 @@ def main():
     path = args.output_file or \
         osp.splitext(osp.basename(args.config))[0] + '.onnx'
     raw = RawOutputs(build_model(cfg, args.checkpoint))
-    with traceable_upsampling(raw):
+    # symbolic forms of mmseg's Upsample and of the adaptive pools (UperNet's
+    # PPM); eager outputs are the same
+    with traceable_upsampling(raw), traceable_pooling(raw):
         report = export_onnx(
             raw, path, example_size=tuple(args.shape),
             min_size=args.min_size, max_size=args.max_size,
