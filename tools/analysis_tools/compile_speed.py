@@ -9,8 +9,15 @@ mode under ``torch.no_grad()``. The compiled model is
 call compiles; its time is reported) and checked against eager (max abs
 difference). Eager and compiled runs alternate, so that a load change on a
 shared machine hits both; the median of ``--runs`` of each is reported.
+
+Each target compiles in a fresh, empty inductor cache (a temporary
+``TORCHINDUCTOR_CACHE_DIR``, removed afterwards, and inductor's in-memory
+caches cleared), so "first call" is the whole compile even when an earlier
+run or target compiled the same kernels. ``--warm-cache`` keeps the usual
+cache instead: "first call" is then what a repeated run pays.
 """
 import argparse
+import contextlib
 import json
 import statistics
 
@@ -29,11 +36,23 @@ def parse_args():
     parser.add_argument('--runs', type=int, default=10)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--json', action='store_true', help='print JSON')
+    parser.add_argument(
+        '--warm-cache', action='store_true',
+        help='compile with the default inductor cache (kernels of earlier '
+        'runs are reused) instead of a fresh empty one per target')
     return parser.parse_args()
 
 
-def measure(target: str, shape, runs: int, device: str) -> dict:
-    """Times (s) of eager and compiled forwards of ``target``."""
+def measure(target: str, shape, runs: int, device: str,
+            warm_cache: bool = False) -> dict:
+    """Times (s) of eager and compiled forwards of ``target``, compiled in
+    a fresh inductor cache unless ``warm_cache``."""
+    from torch._inductor.utils import fresh_cache
+    with contextlib.nullcontext() if warm_cache else fresh_cache():
+        return _measure(target, shape, runs, device)
+
+
+def _measure(target: str, shape, runs: int, device: str) -> dict:
     name, _, arch = target.partition(':')
     cfg = dict(type=name, **(dict(arch=arch) if arch else {}))
     model = MODELS.build(cfg).to(device).eval()
@@ -59,7 +78,7 @@ def measure(target: str, shape, runs: int, device: str) -> dict:
 
 def main():
     args = parse_args()
-    rows = [measure(t, args.shape, args.runs, args.device)
+    rows = [measure(t, args.shape, args.runs, args.device, args.warm_cache)
             for t in args.targets]
     if args.json:
         print(json.dumps(rows, indent=1))
