@@ -38,6 +38,16 @@ def pytest_configure(config):
     # (``--dist loadgroup``); the mark means nothing without pytest-xdist
     config.addinivalue_line(
         'markers', 'xdist_group(name): run on the same xdist worker')
+    config.addinivalue_line(
+        'markers', 'slow: over ~10 s; collected first (see below)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first. pytest-xdist hands tests to the workers in
+    collection order (groups of several tests before single ones), so a
+    slow test collected last keeps one worker busy while the other idles:
+    ~1 min of the suite's wall time on 2 cores."""
+    items.sort(key=lambda item: item.get_closest_marker('slow') is None)
 
 
 @pytest.fixture(autouse=True)

@@ -87,6 +87,7 @@ def tiny_spec():
     return spec
 
 
+@pytest.mark.slow
 def test_quick_run_outputs(tmp_path):
     spec = tiny_spec()
     spec_file = tmp_path / 'spec.json'

@@ -88,6 +88,7 @@ def module_paths(gm: torch.fx.GraphModule) -> set:
     return paths
 
 
+@pytest.mark.slow
 def test_runner_compile_option_quickstart(tmp_path):
     data_root = str(tmp_path / 'toy_ade')
     make_ade(data_root, num_train=8, num_val=1)

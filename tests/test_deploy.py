@@ -81,6 +81,7 @@ ONNX_BACKBONES = [n for n in BACKBONES
 ONNX_MIN_SIZE = {'SwinACmix': 225, 'ViTLSLA': 225}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', matrix(ONNX_BACKBONES, ONNX_DEFAULT))
 def test_onnx_dynamic_hw(name, tmp_path):
     """One exported file, ONNX Runtime = PyTorch within 1e-4 at the
@@ -130,6 +131,7 @@ def test_compile_dynamic_no_recompilation(name):
     assert counters['stats']['unique_graphs'] == 1, dict(counters['stats'])
 
 
+@pytest.mark.slow
 def test_compile_inductor():
     """torch.compile (inductor, CPU), dynamic shapes: the same outputs, one
     graph for several sizes. HorNet's stem and first stage (padding, gnConv,

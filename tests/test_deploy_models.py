@@ -109,6 +109,7 @@ def toy_images(tmp_path_factory):
             str(root / 'ade' / 'images' / 'validation' / '*.jpg'))))
 
 
+@pytest.mark.slow
 def test_retinanet_dynamic_official_layout(toy_images, tmp_path):
     """RetinaNet to its 10 raw score / box maps, H and W symbolic, from an
     mmdet 2.x-layout checkpoint (official backbone key names): ORT = PyTorch
@@ -132,6 +133,7 @@ def test_retinanet_dynamic_official_layout(toy_images, tmp_path):
     same_file_outputs(model, onnx_file, (97, 131))
 
 
+@pytest.mark.slow
 def test_upernet_dynamic_sliding_windows(toy_images, tmp_path):
     """UperNet to its logits, H and W symbolic (the PPM's adaptive pools
     swapped for ``BinnedAdaptiveAvgPool2d`` during export): ORT = PyTorch

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from mmhybrid.utils.zoo import registered_backbones
@@ -25,6 +26,7 @@ def load(name, *parts):
 cuda_toolkit = load('cuda_toolkit', 'tools', 'misc', 'cuda_toolkit.py')
 
 
+@pytest.mark.slow
 def test_gpu_check_quick_on_cpu(tmp_path):
     proc = subprocess.run(
         [sys.executable, 'tools/misc/gpu_check.py', '--device', 'cpu',

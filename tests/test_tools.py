@@ -112,6 +112,7 @@ def test_dist_test_equals_single(readme_run):
     assert logged_metrics(dist) == metrics
 
 
+@pytest.mark.slow
 def test_dist_train_quickstart(tmp_path, toy_ade, monkeypatch):
     monkeypatch.setitem(ENV, 'PORT', free_port())
     proc = run('bash', 'tools/dist_train.sh', QUICKSTART, '2', '--work-dir',

@@ -270,6 +270,7 @@ def run_stock_test(config, overrides, toy, checkpoint, work_dir):
                '--work-dir', str(work_dir))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config', [
     'configs/hornet/cascade_mask_rcnn_hornet_t_3x.py',
     'configs/hornet/upernet_hornet_t_160k.py'
@@ -306,6 +307,7 @@ def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
         metrics(tmp_path / 'stock')['coco/bbox_mAP']
 
 
+@pytest.mark.slow
 def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
     """A file whose backbone keys match nothing and which holds a third of
     the head keys stops tools/test.py (and the stock mmdet tool) with an error
