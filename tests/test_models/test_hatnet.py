@@ -573,5 +573,7 @@ def test_ddp_without_find_unused_parameters(attn_mode):
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = str(s.getsockname()[1])
+    # spawn: a forked child cannot run autograd once the parent has started
+    # autograd's worker threads (e.g. after tests/test_compile.py)
     mp.start_processes(_ddp_worker, args=(port, attn_mode), nprocs=2,
-                       join=True, start_method='fork')
+                       join=True, start_method='spawn')
