@@ -200,21 +200,37 @@ def traceable_upsampling(model: nn.Module) -> Iterator[nn.Module]:
     try:
         from mmseg.models.utils import Upsample
     except ImportError:  # no mmseg, no mmseg Upsample
+        Upsample = None
+
+    def replace(child: nn.Module) -> Optional[nn.Module]:
+        if (Upsample is not None and isinstance(child, Upsample)
+                and not child.size
+                and float(child.scale_factor).is_integer()):
+            return nn.Upsample(scale_factor=int(child.scale_factor),
+                               mode=child.mode,
+                               align_corners=child.align_corners)
+        return None
+
+    with _swapped(model, replace):
         yield model
-        return
-    swapped = [(parent, name, child)
-               for parent in model.modules()
-               for name, child in parent.named_children()
-               if isinstance(child, Upsample) and not child.size and
-               float(child.scale_factor).is_integer()]
-    for parent, name, child in swapped:
-        setattr(parent, name, nn.Upsample(
-            scale_factor=int(child.scale_factor), mode=child.mode,
-            align_corners=child.align_corners))
+
+
+@contextmanager
+def _swapped(model: nn.Module,
+             replace: Callable[[nn.Module], Optional[nn.Module]]
+             ) -> Iterator[None]:
+    """Within the context, every submodule for which ``replace`` returns a
+    module is that module; the originals are put back afterwards."""
+    swaps = [(parent, name, child, new)
+             for parent in model.modules()
+             for name, child in list(parent.named_children())
+             for new in [replace(child)] if new is not None]
+    for parent, name, _, new in swaps:
+        setattr(parent, name, new)
     try:
-        yield model
+        yield
     finally:
-        for parent, name, child in swapped:
+        for parent, name, child, _ in swaps:
             setattr(parent, name, child)
 
 
@@ -272,23 +288,17 @@ def traceable_pooling(model: nn.Module) -> Iterator[nn.Module]:
     symbolic under ``torch.export`` (the plain pool's decomposition fixes
     the example's bin boundaries; UperNet's dynamic file then failed in
     ONNX Runtime at other sizes or was 0.58 off)."""
-    def integer(size) -> bool:  # not e.g. (None, 7)
-        return all(isinstance(s, int)
-                   for s in (size if isinstance(size, (tuple, list))
-                             else (size, )))
+    def replace(child: nn.Module) -> Optional[nn.Module]:
+        if type(child) is not nn.AdaptiveAvgPool2d:
+            return None
+        size = child.output_size
+        sizes = size if isinstance(size, (tuple, list)) else (size, )
+        if not all(isinstance(s, int) for s in sizes):  # e.g. (None, 7)
+            return None
+        return BinnedAdaptiveAvgPool2d(size)
 
-    swapped = [(parent, name, child)
-               for parent in model.modules()
-               for name, child in parent.named_children()
-               if type(child) is nn.AdaptiveAvgPool2d and
-               integer(child.output_size)]
-    for parent, name, child in swapped:
-        setattr(parent, name, BinnedAdaptiveAvgPool2d(child.output_size))
-    try:
+    with _swapped(model, replace):
         yield model
-    finally:
-        for parent, name, child in swapped:
-            setattr(parent, name, child)
 
 
 def predict_from_raw(raw: RawOutputs,
