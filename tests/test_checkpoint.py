@@ -1,13 +1,12 @@
 """The pretrained-weight loader: unwrapping, prefixes, report, failures."""
 import argparse
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from mmhybrid.models.utils import load_pretrained
 from tests.example_backbone import ExampleBackbone
+from tests.in_process import run_script
 
 
 def official_layout(model):
@@ -99,14 +98,10 @@ def test_converter_cli(tmp_path):
     src = ExampleBackbone()
     torch.save({'model': official_layout(src),
                 'args': argparse.Namespace(lr=1)}, tmp_path / 'off.pth')
-    code = ('import sys; from tests import example_backbone; '
-            'sys.argv = sys.argv[1:]; '
-            'import runpy; runpy.run_path(sys.argv[0], run_name="__main__")')
-    out = subprocess.run(
-        [sys.executable, '-c', code,
-         'tools/model_converters/convert_checkpoint.py', 'ExampleBackbone',
-         str(tmp_path / 'off.pth'), str(tmp_path / 'mm.pth'), '--arch', 't'],
-        capture_output=True, text=True, check=True)
+    out = run_script('tools/model_converters/convert_checkpoint.py',
+                     'ExampleBackbone', tmp_path / 'off.pth',
+                     tmp_path / 'mm.pth', '--arch', 't')
+    assert out.returncode == 0, out.stderr[-3000:]
     assert 'loaded' in out.stdout
     ckpt = torch.load(tmp_path / 'mm.pth', weights_only=True)
     assert all(k.startswith('backbone.') for k in ckpt['state_dict'])
@@ -138,10 +133,8 @@ def test_payload_does_not_run(tmp_path):
     assert 'refused' in str(info.value)
     assert not marker.exists()
     # the converter CLI refuses it too
-    out = subprocess.run(
-        [sys.executable, 'tools/model_converters/convert_checkpoint.py',
-         'HorNet', str(tmp_path / 'evil.pth'), str(tmp_path / 'out.pth')],
-        capture_output=True, text=True)
+    out = run_script('tools/model_converters/convert_checkpoint.py',
+                     'HorNet', tmp_path / 'evil.pth', tmp_path / 'out.pth')
     assert out.returncode != 0 and '--no-weights-only' in out.stderr
     assert not marker.exists()
 

@@ -26,6 +26,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from tests.in_process import run_script
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.join(ROOT, 'tests', 'data')
 IN1K_CONFIGS = sorted(
@@ -435,12 +437,9 @@ def test_converter_writes_an_mmpretrain_classifier(tmp_path):
         else:
             flat[key] = value
     options = to_cli(flat)
-    proc = subprocess.run(
-        [sys.executable, 'tools/model_converters/convert_checkpoint.py',
-         FAMILIES['hornet']['config'], str(tmp_path / 'official.pth'),
-         str(tmp_path / 'out.pth'), '--cfg-options', *options],
-        cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
+    proc = run_script('tools/model_converters/convert_checkpoint.py',
+                      FAMILIES['hornet']['config'], tmp_path / 'official.pth',
+                      tmp_path / 'out.pth', '--cfg-options', *options)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     model = build('hornet', fx)
     out = torch.load(tmp_path / 'out.pth', weights_only=True)['state_dict']

@@ -24,14 +24,14 @@ import math
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 from functools import lru_cache
 from typing import Any, Dict, List
 
 import pytest
 import torch
 from mmengine.config import Config
+
+from tests.in_process import run_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
@@ -694,12 +694,9 @@ def test_train_tool_runs_cascade_s_3x(config, toy_roots, tmp_path):
     """The documented command, on the toy COCO set with a tiny backbone of
     the config's type."""
     options = to_cli(tiny_overrides(load(config)))
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', config, '--work-dir',
-         str(tmp_path), '--data-root', toy_roots['mmdet'], '--cfg-options',
-         *options],
-        cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
+    proc = run_script('tools/train.py', config, '--work-dir', tmp_path,
+                      '--data-root', toy_roots['mmdet'], '--cfg-options',
+                      *options)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     assert 'Epoch(train) [1][2/2]' in log, log[-3000:]
@@ -734,13 +731,9 @@ def test_sgformer_train_command_with_official_weights(toy_roots, tmp_path):
     skip = {f'model.{name}.in_channels' for name, _, _ in consumers(cfg.model)}
     options = {k: v for k, v in tiny_overrides(cfg).items()
                if not k.startswith('model.backbone.') and k not in skip}
-    proc = subprocess.run(
-        [sys.executable, osp.join(ROOT, 'tools', 'train.py'),
-         osp.join(ROOT, config), '--work-dir', str(tmp_path / 'work'),
-         '--data-root', toy_roots['mmdet'], '--cfg-options',
-         *to_cli(options)],
-        cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
+    proc = run_script('tools/train.py', osp.join(ROOT, config), '--work-dir',
+                      tmp_path / 'work', '--data-root', toy_roots['mmdet'],
+                      '--cfg-options', *to_cli(options), cwd=tmp_path)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     n = len(state)

@@ -7,22 +7,20 @@ import importlib.util
 import os
 import os.path as osp
 import re
-import subprocess
-import sys
 from typing import Optional
 
 import pytest
 import torch
 from mmengine.registry import MODELS, init_default_scope
 
+from tests.in_process import run_script
 from tests.test_configs import load, tiny_overrides, to_cli
 from tests.test_whole_model import official_model_file
 
 pytest.importorskip('onnxruntime')
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TOOL = osp.join(ROOT, 'tools', 'deployment', 'pytorch2onnx.py')
-ENV = {**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'}
+TOOL = 'tools/deployment/pytorch2onnx.py'
 #: One whole model per other backbone family (README, Whole models): ~1 min
 #: of CPU each, so only with ``MMHYBRID_DEPLOY_ALL=1``.
 DEPLOY_ALL = os.environ.get('MMHYBRID_DEPLOY_ALL') == '1'
@@ -72,10 +70,9 @@ def decisive_retina_head(model, cls_std: float = 0.03,
 
 def run_tool(config: str, checkpoint: str, out: str, images, options,
              *args) -> str:
-    proc = subprocess.run(
-        [sys.executable, TOOL, config, checkpoint, '--output-file', out,
-         '--input-img', *images, *args, '--cfg-options', *options],
-        cwd=ROOT, capture_output=True, text=True, env=ENV)
+    proc = run_script(TOOL, config, checkpoint, '--output-file', out,
+                      '--input-img', *images, *args, '--cfg-options',
+                      *options)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-5000:]
     assert 'check passed' in log, log[-3000:]
@@ -252,7 +249,8 @@ def test_fpn_head_dynamic(tmp_path):
 def test_partly_random_model_is_refused(tmp_path):
     """As in tools/test.py: a checkpoint that leaves most of the model
     random stops the tool before it exports anything."""
-    spec = importlib.util.spec_from_file_location('pytorch2onnx', TOOL)
+    spec = importlib.util.spec_from_file_location('pytorch2onnx',
+                                                  osp.join(ROOT, TOOL))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     config = 'configs/hornet/semantic_fpn_hornet_t_80k.py'

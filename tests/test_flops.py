@@ -4,10 +4,7 @@ backbone."""
 import importlib.util
 import json
 import math
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,6 +15,7 @@ from mmhybrid.registry import MODELS
 from mmhybrid.utils.analysis import build_target, last_stage_channels
 from mmhybrid.utils import timing
 from mmhybrid.utils.flops import count_macs, flop_analyzer, macs_to_flops
+from tests.in_process import run_script
 
 
 class FFT(nn.Module):
@@ -129,14 +127,10 @@ def test_num_classes_head_on_the_baselines(target, kwargs, params):
 def test_get_flops_cli_foreign_backbone_with_head():
     """The command of the README that used to fail on out_channels."""
     kwargs, _ = FOREIGN['mmdet.SwinTransformer']
-    path = os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path}
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/get_flops.py',
-         'mmdet.SwinTransformer', '--num-classes', '100', '--shape', '64',
-         '--json', '--kwargs', 'embed_dims=16', 'depths=(1,1,1,1)',
-         'num_heads=(1,1,1,1)'],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = run_script(
+        'tools/analysis_tools/get_flops.py', 'mmdet.SwinTransformer',
+        '--num-classes', '100', '--shape', '64', '--json', '--kwargs',
+        'embed_dims=16', 'depths=(1,1,1,1)', 'num_heads=(1,1,1,1)')
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result['flops'] == 2 * result['macs'] > 0

@@ -5,10 +5,7 @@ tensors are known, totals that agree with the allocator on a real backbone,
 --memory-breakdown``."""
 import importlib.util
 import json
-import os
 import os.path as osp
-import subprocess
-import sys
 
 import torch
 import torch.nn as nn
@@ -18,6 +15,7 @@ from mmhybrid.registry import MODELS
 from mmhybrid.utils.memory_breakdown import (breakdown_tables, fold_indices,
                                              memory_breakdown)
 from tests.test_models.test_backbone_contract import TINY
+from tests.in_process import run_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -93,13 +91,9 @@ def test_totals_agree_on_a_backbone():
 
 def test_benchmark_cli_memory_breakdown():
     arch = str(TINY['HorNet']['arch'])
-    path = os.pathsep.join([ROOT, os.environ.get('PYTHONPATH', '')])
-    proc = subprocess.run(
-        [sys.executable, 'tools/analysis_tools/benchmark.py', 'HorNet',
-         '--arch', arch, '--shape', '1', '3', '64', '64',
-         '--memory-breakdown', '--json', '--threads', '1'],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path})
+    proc = run_script('tools/analysis_tools/benchmark.py', 'HorNet',
+                      '--arch', arch, '--shape', '1', '3', '64', '64',
+                      '--memory-breakdown', '--json', '--threads', '1')
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r['input'] == [1, 3, 64, 64] and r['mode'] == 'fwd-bwd'

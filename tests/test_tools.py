@@ -20,6 +20,7 @@ import sys
 import pytest
 import torch
 
+from tests.in_process import run_script
 from tests.readme_run import free_port
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -123,9 +124,8 @@ def test_dist_train_quickstart(tmp_path, toy_ade, monkeypatch):
 
 
 def test_missing_dataset_says_what_to_do(tmp_path):
-    proc = run(sys.executable, 'tools/train.py', QUICKSTART, '--work-dir',
-               str(tmp_path), '--data-root', str(tmp_path / 'nowhere'),
-               check=False)
+    proc = run_script('tools/train.py', QUICKSTART, '--work-dir', tmp_path,
+                      '--data-root', tmp_path / 'nowhere')
     assert proc.returncode != 0
     err = proc.stderr.strip().splitlines()
     assert any('nowhere' in line and 'does not exist' in line
@@ -135,10 +135,10 @@ def test_missing_dataset_says_what_to_do(tmp_path):
 
 def test_unreachable_checkpoint_says_what_to_do(tmp_path, toy_ade):
     url = 'http://127.0.0.1:9/hornet_tiny_7x7.pth'  # closed port: offline
-    proc = run(sys.executable, 'tools/train.py', QUICKSTART, '--work-dir',
-               str(tmp_path), '--data-root', toy_ade, '--cfg-options',
-               'model.backbone.init_cfg.type=Pretrained',
-               f'model.backbone.init_cfg.checkpoint={url}', check=False)
+    proc = run_script('tools/train.py', QUICKSTART, '--work-dir', tmp_path,
+                      '--data-root', toy_ade, '--cfg-options',
+                      'model.backbone.init_cfg.type=Pretrained',
+                      f'model.backbone.init_cfg.checkpoint={url}')
     assert proc.returncode != 0
     assert f'could not download the checkpoint {url}' in proc.stderr
     assert 'model.backbone.init_cfg.checkpoint=PATH' in proc.stderr

@@ -24,6 +24,7 @@ import torch
 from mmengine.config import Config
 
 from tests.test_configs import build_meta, load, tiny_overrides, to_cli
+from tests.in_process import run_script
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DATA = osp.join(ROOT, 'tests', 'data', 'hornet')
@@ -256,7 +257,8 @@ def metrics(work_dir) -> Dict:
 
 def run_stock_test(config, overrides, toy, checkpoint, work_dir):
     """The config (with the fixture overrides, on the toy set) through the
-    stock ``tools/test.py`` of its scope (mmdet / mmseg)."""
+    stock ``tools/test.py`` of its scope (mmdet / mmseg), in a fresh process
+    that imports mmhybrid only through the config's ``custom_imports``."""
     from mmhybrid.utils.setup_env import set_data_root
     cfg = Config.fromfile(config)
     scope = __import__(cfg.default_scope)
@@ -285,8 +287,8 @@ def test_test_tool_evaluates_released_layout(config, toy, tmp_path):
     n = released_file(cfg, overrides, str(tmp_path / 'released.pth'))
     options = ['--data-root', toy[cfg.default_scope], '--cfg-options',
                *to_cli(overrides)]
-    ours = run('tools/test.py', config, str(tmp_path / 'released.pth'),
-               '--work-dir', str(tmp_path / 'ours'), *options)
+    ours = run_script('tools/test.py', config, tmp_path / 'released.pth',
+                      '--work-dir', tmp_path / 'ours', *options)
     log = ours.stdout + ours.stderr
     assert ours.returncode == 0, log[-5000:]
     assert f'loaded {n}/{n} tensors' in log, log[-5000:]
@@ -325,9 +327,9 @@ def test_test_tool_refuses_a_partly_random_model(toy, tmp_path):
            for k, v in sd.items() if k.startswith('backbone.')},
         **{k: sd[k] for k in heads[:len(heads) // 3]}}
     torch.save(ckpt, tmp_path / 'bad.pth')
-    proc = run('tools/test.py', config, str(tmp_path / 'bad.pth'),
-               '--work-dir', str(tmp_path / 'wd'), '--data-root',
-               toy['mmdet'], '--cfg-options', *to_cli(overrides))
+    proc = run_script('tools/test.py', config, tmp_path / 'bad.pth',
+                      '--work-dir', tmp_path / 'wd', '--data-root',
+                      toy['mmdet'], '--cfg-options', *to_cli(overrides))
     assert proc.returncode != 0
     err = proc.stdout + proc.stderr
     assert 'Only' in err and 'min_match=0.9' in err, err[-3000:]
@@ -360,9 +362,9 @@ def test_converter_writes_a_stock_loadable_model(config, tmp_path):
     overrides = fixture_overrides(cfg)
     released = str(tmp_path / 'released.pth')
     released_file(cfg, overrides, released)
-    proc = run('tools/model_converters/convert_checkpoint.py', config,
-               released, str(tmp_path / 'out.pth'), '--cfg-options',
-               *to_cli(overrides))
+    proc = run_script('tools/model_converters/convert_checkpoint.py',
+                      config, released, tmp_path / 'out.pth',
+                      '--cfg-options', *to_cli(overrides))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     cfg.merge_from_dict(overrides)
     init_default_scope(cfg.default_scope)

@@ -6,8 +6,6 @@ Parity tests compare with float64 outputs of the official code stored in
 import copy
 import os
 import os.path as osp
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -19,6 +17,7 @@ from mmhybrid.models.backbones import hatnet as hatnet_module
 from mmhybrid.models.backbones.hatnet import (HMHSA, InvertedResidual,
                                               SiLUConv2d, grid_attention)
 from mmhybrid.models.utils import load_pretrained
+from tests.in_process import run_script
 from tests.saved_tensors import saved_storages
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -230,11 +229,8 @@ def test_converter_cli(tmp_path):
     torch.save({'model': sd}, src)
     arch = repr({k: v for k, v in load(HATNet)['config'].items()
                  if k != 'num_classes'})
-    proc = subprocess.run(
-        [sys.executable, 'tools/model_converters/convert_checkpoint.py',
-         'HATNet', str(src), str(dst), '--arch', arch],
-        cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, 'PYTHONPATH': ROOT, 'OMP_NUM_THREADS': '1'})
+    proc = run_script('tools/model_converters/convert_checkpoint.py',
+                      'HATNet', src, dst, '--arch', arch)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert 'dropped 10 attn.proj_norm tensors' in log
@@ -536,37 +532,41 @@ def test_layer_depth():
 
 
 # ----------------------------------------------------------------- DDP ----
-def _ddp_worker(rank: int, port: str, attn_mode: str) -> None:
+def _ddp_worker(rank: int, port: str) -> None:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=port)
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=2)
     try:
-        torch.manual_seed(0)
-        model = HATNet(arch=dict(TINY, depths=[2, 1, 1, 1]),
-                       drop_path_rate=0.1, attn_mode=attn_mode,
-                       out_norm_cfg=dict(type='GN', num_groups=1))
-        ddp = DistributedDataParallel(model, find_unused_parameters=False)
-        opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
-        gen = torch.Generator().manual_seed(rank)
-        for _ in range(2):  # an unused parameter fails the 2nd iteration
-            outs = ddp(torch.randn(2, 3, 50, 70, generator=gen))
-            sum(o.mean() for o in outs).backward()
-            opt.step()
-            opt.zero_grad()
-        flat = torch.cat([p.detach().flatten() for p in model.parameters()])
-        both = [torch.zeros_like(flat) for _ in range(2)]
-        dist.all_gather(both, flat)
-        assert torch.equal(both[0], both[1]), 'ranks diverged'
+        for attn_mode in ('code', 'paper'):
+            torch.manual_seed(0)
+            model = HATNet(arch=dict(TINY, depths=[2, 1, 1, 1]),
+                           drop_path_rate=0.1, attn_mode=attn_mode,
+                           out_norm_cfg=dict(type='GN', num_groups=1))
+            ddp = DistributedDataParallel(model,
+                                          find_unused_parameters=False)
+            opt = torch.optim.SGD(ddp.parameters(), lr=0.1)
+            gen = torch.Generator().manual_seed(rank)
+            for _ in range(2):  # an unused parameter fails the 2nd iteration
+                outs = ddp(torch.randn(2, 3, 50, 70, generator=gen))
+                sum(o.mean() for o in outs).backward()
+                opt.step()
+                opt.zero_grad()
+            flat = torch.cat([p.detach().flatten()
+                              for p in model.parameters()])
+            both = [torch.zeros_like(flat) for _ in range(2)]
+            dist.all_gather(both, flat)
+            assert torch.equal(both[0], both[1]), \
+                f'{attn_mode}: ranks diverged'
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize('attn_mode', ['code', 'paper'])
-def test_ddp_without_find_unused_parameters(attn_mode):
-    """Two gloo processes train HAT-Net with find_unused_parameters=False
-    (the official model needs True because of its unused proj_norm)."""
+def test_ddp_without_find_unused_parameters():
+    """Two gloo processes train HAT-Net in both attention modes with
+    find_unused_parameters=False (the official model needs True because of
+    its unused proj_norm); one process group for both modes."""
     import socket
 
     import torch.multiprocessing as mp
@@ -575,5 +575,5 @@ def test_ddp_without_find_unused_parameters(attn_mode):
         port = str(s.getsockname()[1])
     # spawn: a forked child cannot run autograd once the parent has started
     # autograd's worker threads (e.g. after tests/test_compile.py)
-    mp.start_processes(_ddp_worker, args=(port, attn_mode), nprocs=2,
+    mp.start_processes(_ddp_worker, args=(port, ), nprocs=2,
                        join=True, start_method='spawn')
