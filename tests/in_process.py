@@ -2,15 +2,15 @@
 would run it.
 
 A child process spends ~4 s of CPU importing torch, mmengine, mmdet, mmseg
-and mmpretrain before the script's first line: a fifth of the suite's CPU
-time over its ~40 tool runs. Tests of what a script *does* (its arguments,
-output, files and exit status) run it here, through ``runpy`` with the
-script's own ``__main__`` block. Tests of what a *process* does (a fresh
-interpreter's imports and registries, ``custom_imports`` of the stock
-mmdet/mmseg tools, launchers, the README's commands, kills and resumes)
-keep their child processes, and so does ``--show-dir``, whose drawing
-depends on mmengine's global visualizer instances (in this process it
-found an earlier run's and drew nothing).
+and mmpretrain before the script's first line: over a quarter of the
+suite's CPU time when each of its ~45 tool runs had its own process. Tests
+of what a script *does* (its arguments, output, files and exit status) run
+it here, through ``runpy`` with the script's own ``__main__`` block. Tests
+of what a *process* does (a fresh interpreter's imports and registries,
+``custom_imports`` of the stock mmdet/mmseg tools, launchers, the README's
+commands, kills and resumes) keep their child processes, and so does
+``--show-dir``, whose drawing depends on mmengine's global instances (run
+here after another in-process run, it drew nothing).
 """
 import contextlib
 import io

@@ -27,8 +27,7 @@ Checks, in order (each a section of the markdown report):
 inputs, the first variant of each model, 2 training iterations on fewer toy
 images (the test suite runs ``--device cpu --quick --quickstart
 semantic_fpn``: on CPU the Mask R-CNN run is the README's). Exit status 1
-if any
-check failed. The report goes to ``--out`` (default
+if any check failed. The report goes to ``--out`` (default
 ``work_dirs/gpu_check/report.md``) and to stdout.
 """
 import argparse
@@ -277,7 +276,7 @@ def last(pattern: str, text: str) -> str:
 
 
 def check_tools(device: str, quick: bool, work_dir: str,
-                report: Report, configs: List[str]) -> None:
+                report: Report, quickstart: List[str]) -> None:
     from mmhybrid.utils.toy_data import make_coco, make_ade
     iters = 2 if quick else 20
     data = osp.join(work_dir, 'data')
@@ -303,7 +302,7 @@ def check_tools(device: str, quick: bool, work_dir: str,
                          f'default_hooks.checkpoint.interval={iters}'],
     }
     rows, ckpt = [], None
-    for name in configs:
+    for name in quickstart:
         config, data_key = QUICKSTART[name]
         progress(f'training {config} --amp')
         wd = osp.join(work_dir, name)
@@ -327,10 +326,9 @@ def check_tools(device: str, quick: bool, work_dir: str,
                      report.check(ok, f'{name} {" ".join(amp)}')])
         if name == 'semantic_fpn' and ok:
             ckpt = osp.join(wd, f'iter_{iters}.pth')
-    config = QUICKSTART['semantic_fpn'][0]
-    if 'semantic_fpn' in configs:  # dist_test.sh evaluates its checkpoint
-        rows.append(check_dist_test(config, ckpt, roots['ade'], env,
-                                    work_dir, report))
+    if 'semantic_fpn' in quickstart:  # dist_test.sh evaluates its checkpoint
+        rows.append(check_dist_test(QUICKSTART['semantic_fpn'][0], ckpt,
+                                    roots['ade'], env, work_dir, report))
     report.add(f'## Tools on {device} (logs in `{work_dir}`)\n\n' + md_table(
         ['run', 'seconds', 'result', 'check'], rows) + '\n')
 
