@@ -19,14 +19,15 @@ path on the shifted map) in place of every window attention.
 Departures from the official code, none of which changes what it computes
 where it runs (reasons and border rules in configs/acmix/README.md): the
 sliding-window attention is computed by tiles, not from unfolded keys; the
-q/k/v convs are one ``qkv``; ``rate1``/``rate2`` are applied inside the ops;
-ResNet: reflection padding continues on maps smaller than the window, and
-stride-2 ACmix returns ``ceil(n / 2)``; Swin: maps are padded to window
-multiples with padding kept out of real tokens, and small maps keep the
-window.
+q/k/v convs are one ``qkv``; ``rate1``/``rate2`` are applied inside the
+ops; ResNet: reflection padding continues on maps smaller than the window,
+stride-2 ACmix returns ``ceil(n / 2)``, and in training q/k/v are
+recomputed in backward, not kept (:class:`_ProjectedACmix`); Swin: maps are
+padded to window multiples with padding kept out of real tokens, and small
+maps keep the window.
 """
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -37,8 +38,10 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from mmhybrid.registry import MODELS
-from ..layers.recompute import autocast_like, autocast_state, records_grad
-from ..layers.sliding_window_attention import sliding_window_attention
+from ..layers.recompute import (AutocastState, autocast_like, autocast_state,
+                                records_grad)
+from ..layers.sliding_window_attention import (
+    attention_backward, attention_forward, sliding_window_attention)
 from ..layers.swin import (PatchMerging, SwinStagesMixin, crop,
                            padded_size, relative_position_index,
                            resize_relative_table, traced)
@@ -114,6 +117,31 @@ def _shift_conv(f: Tensor, weight: Tensor, stride: int) -> Tensor:
                     f.shape[1] // weight.shape[1])
 
 
+def _conv_path_backward(grad: Tensor, x: Tensor, fc_weight: Tensor,
+                        fc_bias: Optional[Tensor], conv_weight: Tensor,
+                        valid: Optional[Tensor], stride: int,
+                        needs: Sequence[bool], autocast: AutocastState
+                        ) -> Tuple[Optional[Tensor], ...]:
+    """Gradients of :func:`acmix_conv_path` w.r.t. ``x, fc_weight, fc_bias,
+    conv_weight`` (None where ``needs`` is False), recomputing ``fc``'s
+    output under the forward's ``autocast``."""
+    with torch.enable_grad(), autocast_like(autocast):
+        leaves = [t if t is None else t.detach().requires_grad_(n)
+                  for t, n in zip((x, fc_weight, fc_bias), needs)]
+        f = _fc(*leaves, valid)
+    # the forward's conv ran in f's dtype (autocast or not)
+    weight = conv_weight.to(f.dtype)
+    k = weight.shape[-1]
+    g_f, g_weight, _ = torch.ops.aten.convolution_backward(
+        grad.to(f.dtype), f.detach(), weight, None, [stride] * 2,
+        [k // 2] * 2, [1, 1], False, [0, 0], f.shape[1] // weight.shape[1],
+        [any(needs[:3]), needs[3], False])
+    wanted = [t for t in leaves if t is not None and t.requires_grad]
+    res = iter(torch.autograd.grad(f, wanted, g_f) if wanted else ())
+    return (*(next(res) if n else None for n in needs[:3]),
+            g_weight.to(conv_weight.dtype) if needs[3] else None)
+
+
 class _ConvPath(torch.autograd.Function):
     """:func:`acmix_conv_path` saving its input, not ``fc``'s output
     (``k*k / 3 heads`` times larger for Swin), which backward recomputes."""
@@ -131,24 +159,10 @@ class _ConvPath(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        x, fc_weight, fc_bias, conv_weight, valid = ctx.saved_tensors
-        needs = ctx.needs_input_grad
-        with torch.enable_grad(), autocast_like(ctx.autocast):
-            leaves = [t if t is None else t.detach().requires_grad_(n)
-                      for t, n in zip((x, fc_weight, fc_bias), needs)]
-            f = _fc(*leaves, valid)
-        # the forward's conv ran in f's dtype (autocast or not)
-        weight = conv_weight.to(f.dtype)
-        k = weight.shape[-1]
-        g_f, g_weight, _ = torch.ops.aten.convolution_backward(
-            grad.to(f.dtype), f.detach(), weight, None, [ctx.stride] * 2,
-            [k // 2] * 2, [1, 1], False, [0, 0],
-            f.shape[1] // weight.shape[1], [any(needs[:3]), needs[3], False])
-        wanted = [t for t in leaves if t is not None and t.requires_grad]
-        res = iter(torch.autograd.grad(f, wanted, g_f) if wanted else ())
-        return (*(next(res) if n else None for n in needs[:3]),
-                g_weight.to(conv_weight.dtype) if needs[3] else None, None,
-                None)
+        *tensors, valid = ctx.saved_tensors
+        return (*_conv_path_backward(grad, *tensors, valid, ctx.stride,
+                                     ctx.needs_input_grad, ctx.autocast),
+                None, None)
 
 
 def acmix_conv_path(x: Tensor, fc_weight: Tensor, fc_bias: Optional[Tensor],
@@ -178,6 +192,77 @@ def acmix_conv_path(x: Tensor, fc_weight: Tensor, fc_bias: Optional[Tensor],
 
 
 # ----------------------------------------------------------- ResNet-ACmix --
+
+
+class _ProjectedACmix(torch.autograd.Function):
+    """:class:`ACmix` from its input: the ``qkv`` 1x1 conv, the attention
+    path and the convolution path. Saves the input (kept anyway by the ReLU
+    before it), the weights and the attention weights, not the q/k/v map
+    (3x the block's width, 423 of 2240 MiB of ResNet-ACmix-50's saved
+    tensors at 1x3x800x1216): backward recomputes it, one 1x1 conv."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, qkv_weight: Tensor, qkv_bias: Tensor,
+                pe: Tensor, rate1: Tensor, fc_weight: Tensor,
+                conv_weight: Tensor, head: int, kernel_att: int,
+                stride: int) -> Tensor:
+        ctx.autocast = autocast_state(x.device.type)
+        qkv = F.conv2d(x, qkv_weight, qkv_bias)
+        b, c3, h, w = qkv.shape
+        hd = c3 // (3 * head)
+        ctx.args = (head, hd, kernel_att, stride)
+        att, attn = attention_forward(
+            *qkv.view(b, 3, head, hd, h, w).unbind(1), pe, rate1, kernel_att,
+            stride, hd**-0.5)
+        conv = _shift_conv(_fc(qkv.view(b, 3 * head, hd, h, w), fc_weight,
+                               None, None), conv_weight, stride)
+        ctx.dtypes = att.dtype, conv.dtype
+        ctx.save_for_backward(x, qkv_weight, qkv_bias, pe, rate1, fc_weight,
+                              conv_weight, attn)
+        return att.view(b, -1, *att.shape[-2:]) + conv
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        (x, qkv_weight, qkv_bias, pe, rate1, fc_weight, conv_weight,
+         attn) = ctx.saved_tensors
+        head, hd, kernel_att, stride = ctx.args
+        needs = ctx.needs_input_grad
+        with autocast_like(ctx.autocast):
+            qkv = F.conv2d(x, qkv_weight, qkv_bias)
+        b, c3, h, w = qkv.shape
+        g_qkv = any(needs[:3])
+        g_q, g_k, g_v, g_pe, g_rate1 = attention_backward(
+            grad.to(ctx.dtypes[0]).reshape(b * head, hd, *grad.shape[-2:]),
+            *qkv.view(b, 3, head, hd, h, w).unbind(1), pe, rate1, attn,
+            kernel_att, stride, hd**-0.5, [g_qkv] * 3 + list(needs[3:5]),
+            ctx.autocast)
+        g_conv_path, g_fc, _, g_conv = _conv_path_backward(
+            grad.to(ctx.dtypes[1]), qkv.view(b, 3 * head, hd, h, w),
+            fc_weight, None, conv_weight, None, stride,
+            [g_qkv, needs[5], False, needs[6]], ctx.autocast)
+        del qkv
+        g_x = g_qkv_weight = g_qkv_bias = None
+        if g_qkv:
+            # the two paths' gradients summed in place (one map, not three)
+            g_qkv = g_conv_path.reshape(b, c3, h, w)
+            del g_conv_path
+            for part, g in zip(g_qkv.view(b, 3, head, hd, h, w).unbind(1),
+                               (g_q, g_k, g_v)):
+                part.add_(g)
+            del g_q, g_k, g_v
+            # the forward's 1x1 conv ran in g_qkv's dtype (autocast or not)
+            g_x, g_qkv_weight, g_qkv_bias = \
+                torch.ops.aten.convolution_backward(
+                    g_qkv, x.to(g_qkv.dtype), qkv_weight.to(g_qkv.dtype),
+                    [c3], [1, 1], [0, 0], [1, 1], False, [0, 0], 1,
+                    list(needs[:3]))
+        return (g_x if g_x is None else g_x.to(x.dtype),
+                g_qkv_weight if g_qkv_weight is None else
+                g_qkv_weight.to(qkv_weight.dtype),
+                g_qkv_bias if g_qkv_bias is None else
+                g_qkv_bias.to(qkv_bias.dtype), g_pe, g_rate1, g_fc, g_conv,
+                None, None, None)
 
 
 class ACmix(nn.Module):
@@ -227,8 +312,13 @@ class ACmix(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         b, _, h, w = x.shape
         c, hd, head = self.out_channels, self.head_dim, self.head
-        qkv = self.qkv(x)
         pe = self.conv_p(position_grid(h, w, x.dtype, x.device))
+        if records_grad(x, *self.parameters()):
+            return _ProjectedACmix.apply(
+                x, self.qkv.weight, self.qkv.bias, pe, self.rate1,
+                self.fc.weight, self.dep_conv.weight * self.rate2, head,
+                self.kernel_att, self.stride)
+        qkv = self.qkv(x)
         out_att = sliding_window_attention(
             *qkv.view(b, 3, head, hd, h, w).unbind(1), pe, self.kernel_att,
             self.stride, hd**-0.5, self.rate1)

@@ -11,18 +11,20 @@ one matrix product, and each query's own window is a strided view (a band)
 of them; the weighted sum is the same products with the weights' band.
 Maps are laid out channels-last, rows outermost, so that every product
 reads queries and keys in place (no gathered copies). In training, autograd
-keeps the inputs (views of the q/k/v projection, kept anyway) and the
-attention weights; the scaled queries and the padded keys/values are
-recomputed in backward.
+keeps the inputs and the attention weights; the scaled queries and the
+padded keys/values are recomputed in backward. ResNet-ACmix runs the same
+forward and backward (:func:`attention_forward`, :func:`attention_backward`)
+inside a Function that recomputes the q/k/v projection too.
 """
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .recompute import autocast_like, autocast_state, records_grad
+from .recompute import (AutocastState, autocast_like, autocast_state,
+                        records_grad)
 
 #: Elements of a chunk's tile logits (query rows are processed in chunks).
 CHUNK = 1 << 18
@@ -312,6 +314,48 @@ def _prepare(q: Tensor, k: Tensor, v: Tensor, pe: Tensor, kernel_size: int,
     return q, kp, vp
 
 
+def attention_forward(q: Tensor, k: Tensor, v: Tensor, pe: Tensor,
+                      weight: Optional[Tensor], kernel_size: int,
+                      stride: int, scale: float) -> Tuple[Tensor, Tensor]:
+    """The forward of :func:`sliding_window_attention` (no autograd
+    records), and the attention weights its backward takes."""
+    qs, kp, vp = _prepare(q, k, v, pe, kernel_size, stride, scale)
+    n, _, ho, wo = qs.shape
+    attn = qs.new_empty(ho, n, wo, kernel_size**2)
+    out = _attend(qs, kp, vp, kernel_size, stride, attn)
+    return _finish(out, weight), attn
+
+
+def attention_backward(grad: Tensor, q: Tensor, k: Tensor, v: Tensor,
+                       pe: Tensor, weight: Optional[Tensor], attn: Tensor,
+                       kernel_size: int, stride: int, scale: float,
+                       needs: Sequence[bool], autocast: AutocastState
+                       ) -> Tuple[Optional[Tensor], ...]:
+    """Gradients of :func:`attention_forward` w.r.t. ``q, k, v, pe,
+    weight`` (None where ``needs`` is False), recomputing the scaled
+    queries and the padded keys / values under the forward's
+    ``autocast``."""
+    with torch.enable_grad(), autocast_like(autocast):
+        leaves = [t.detach().requires_grad_(n)
+                  for t, n in zip((q, k, v, pe), needs)]
+        prepared = _prepare(*leaves, kernel_size, stride, scale)
+    with autocast_like(autocast):
+        *grads, g_weight = _attend_backward(
+            grad.contiguous(), *(t.detach() for t in prepared), attn,
+            kernel_size, stride)
+    if weight is not None:
+        # out = weight * attention: d/dweight = <grad, attention>
+        g_weight = g_weight.reshape(weight.shape).to(weight.dtype)
+        grads = [g.mul_(weight.to(g.dtype)) for g in grads]
+    pairs = [(t, g) for t, g in zip(prepared, grads) if t.requires_grad]
+    wanted = [t for t in leaves if t.requires_grad]
+    res = iter(torch.autograd.grad([t for t, _ in pairs],
+                                   wanted, [g for _, g in pairs])
+               if wanted else ())
+    return (*(next(res) if n else None for n in needs[:4]),
+            g_weight if weight is not None and needs[4] else None)
+
+
 class _SlidingWindowAttention(torch.autograd.Function):
     """:func:`sliding_window_attention` saving its inputs and the attention
     weights only."""
@@ -322,38 +366,17 @@ class _SlidingWindowAttention(torch.autograd.Function):
                 scale: float) -> Tensor:
         ctx.autocast = autocast_state(q.device.type)
         ctx.args = (kernel_size, stride, scale)
-        qs, kp, vp = _prepare(q, k, v, pe, kernel_size, stride, scale)
-        n, _, ho, wo = qs.shape
-        attn = qs.new_empty(ho, n, wo, kernel_size**2)
-        out = _attend(qs, kp, vp, kernel_size, stride, attn)
+        out, attn = attention_forward(q, k, v, pe, weight, kernel_size,
+                                      stride, scale)
         ctx.save_for_backward(q, k, v, pe, weight, attn)
-        return _finish(out, weight)
+        return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: Tensor):
-        q, k, v, pe, weight, attn = ctx.saved_tensors
-        kernel_size, stride, scale = ctx.args
-        needs = ctx.needs_input_grad
-        with torch.enable_grad(), autocast_like(ctx.autocast):
-            leaves = [t.detach().requires_grad_(n)
-                      for t, n in zip((q, k, v, pe), needs)]
-            prepared = _prepare(*leaves, kernel_size, stride, scale)
-        with autocast_like(ctx.autocast):
-            *grads, g_weight = _attend_backward(
-                grad.contiguous(), *(t.detach() for t in prepared), attn,
-                kernel_size, stride)
-        if weight is not None:
-            # out = weight * attention: d/dweight = <grad, attention>
-            g_weight = g_weight.reshape(weight.shape).to(weight.dtype)
-            grads = [g.mul_(weight.to(g.dtype)) for g in grads]
-        pairs = [(t, g) for t, g in zip(prepared, grads) if t.requires_grad]
-        wanted = [t for t in leaves if t.requires_grad]
-        res = iter(torch.autograd.grad([t for t, _ in pairs],
-                                       wanted, [g for _, g in pairs])
-                   if wanted else ())
-        return (*(next(res) if n else None for n in needs[:4]),
-                g_weight if weight is not None and needs[4] else None,
+        *tensors, attn = ctx.saved_tensors
+        return (*attention_backward(grad, *tensors, attn, *ctx.args,
+                                    ctx.needs_input_grad, ctx.autocast),
                 None, None, None)
 
 
