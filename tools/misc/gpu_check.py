@@ -284,10 +284,11 @@ def check_tools(device: str, quick: bool, work_dir: str,
     # `iters` iterations
     roots = {'coco': osp.join(data, 'toy_coco'),
              'ade': osp.join(data, 'toy_ade')}
-    if not osp.exists(roots['coco']):
+    needed = {QUICKSTART[name][1] for name in quickstart}
+    if 'coco' in needed and not osp.exists(roots['coco']):
         make_coco(roots['coco'], num_train=4 * iters, num_val=4 if quick
                   else 16)
-    if not osp.exists(roots['ade']):
+    if 'ade' in needed and not osp.exists(roots['ade']):
         make_ade(roots['ade'], num_train=8 if quick else 16,
                  num_val=2 if quick else 16)
     env = {**os.environ, 'PYTHONPATH': ROOT + os.pathsep +

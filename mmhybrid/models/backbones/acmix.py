@@ -231,19 +231,19 @@ class _ProjectedACmix(torch.autograd.Function):
         with autocast_like(ctx.autocast):
             qkv = F.conv2d(x, qkv_weight, qkv_bias)
         b, c3, h, w = qkv.shape
-        g_qkv = any(needs[:3])
+        need_qkv = any(needs[:3])
         g_q, g_k, g_v, g_pe, g_rate1 = attention_backward(
             grad.to(ctx.dtypes[0]).reshape(b * head, hd, *grad.shape[-2:]),
             *qkv.view(b, 3, head, hd, h, w).unbind(1), pe, rate1, attn,
-            kernel_att, stride, hd**-0.5, [g_qkv] * 3 + list(needs[3:5]),
+            kernel_att, stride, hd**-0.5, [need_qkv] * 3 + list(needs[3:5]),
             ctx.autocast)
         g_conv_path, g_fc, _, g_conv = _conv_path_backward(
             grad.to(ctx.dtypes[1]), qkv.view(b, 3 * head, hd, h, w),
             fc_weight, None, conv_weight, None, stride,
-            [g_qkv, needs[5], False, needs[6]], ctx.autocast)
+            [need_qkv, needs[5], False, needs[6]], ctx.autocast)
         del qkv
         g_x = g_qkv_weight = g_qkv_bias = None
-        if g_qkv:
+        if need_qkv:
             # the two paths' gradients summed in place (one map, not three)
             g_qkv = g_conv_path.reshape(b, c3, h, w)
             del g_conv_path
