@@ -94,53 +94,14 @@ def resize_pos_embed(pos: Tensor, src: Tuple[int, int],
     return table.flatten(2).transpose(1, 2).to(pos.dtype)
 
 
-def _transpose_copy(x: Tensor) -> Tensor:
-    """``x.transpose(1, 2).contiguous()`` of a 3-d ``x``; on CPU one 2-d
-    copy per batch item, which torch runs by its blocked transpose kernel
-    (its strided 3-d copy is 4-7x slower at SG-Former's sizes)."""
-    if x.device.type != 'cpu' or traced() or torch.jit.is_tracing():
-        return x.transpose(1, 2).contiguous()
-    x = x.contiguous()
-    out = x.new_empty(x.shape[0], x.shape[2], x.shape[1])
-    for o, i in zip(out, x):
-        o.copy_(i.t())
-    return out
-
-
-class _TransposeCopy(torch.autograd.Function):
-    """:func:`_transpose_copy` (its gradient is the same op)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        return _transpose_copy(x)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        return _TransposeCopy.apply(grad)
-
-
-def _transposed(x: Tensor) -> Tensor:
-    """``x.transpose(1, 2)`` of a 3-d ``x``, contiguous (a view where it
-    already is). Convolutions take contiguous NCHW maps of the tokens and
-    tokens contiguous maps: torch's CPU convolutions run several times
-    slower on a channels-last view (the depthwise 3x3 of a 4C-channel
-    map, 10x; measured in configs/sgformer/README.md)."""
-    y = x.transpose(1, 2)
-    if y.is_contiguous():
-        return y
-    if records_grad(x):
-        return _TransposeCopy.apply(x)
-    return _transpose_copy(x)
-
-
 def _to_nchw(x: Tensor, hw: Tuple[int, int]) -> Tensor:
-    """Tokens (B, H*W, C) -> contiguous (B, C, H, W)."""
-    return _transposed(x).view(x.shape[0], x.shape[2], *hw)
-
-
-def _to_tokens(x: Tensor) -> Tensor:
-    """(B, C, H, W) -> contiguous tokens (B, H*W, C)."""
-    return _transposed(x.flatten(2))
+    """Tokens (B, H*W, C) -> (B, C, H, W) view in channels-last memory, the
+    layout the official convs receive. (A permute of the (B, H, W, C)
+    view: a transpose of the tokens would, at batch 1, leave the batch
+    dimension a stride that torch's CPU convolutions do not read as
+    channels-last; they would run NCHW on a strided copy, 18% of
+    SG-Former-S's training step at 1x3x800x1216.)"""
+    return x.view(x.shape[0], *hw, x.shape[2]).permute(0, 3, 1, 2)
 
 
 def _recompute(ctx, grad: Tensor, needs: Sequence[bool]
@@ -308,10 +269,8 @@ class SGFormerStem(nn.Module):
         x = _norm_act(conv[0].bn, conv[1], conv[0].c(x))
         x = conv[4](_norm_act(conv[2].bn, conv[3], conv[2].c(x)))
         hw = tuple(x.shape[2:])
-        x = self.norm(_to_tokens(x))
-        x = x + self.resized_pos_embed(hw)
-        # a channels-last view, which the stage reads back without a copy
-        return x.transpose(1, 2).view(x.shape[0], x.shape[2], *hw)
+        x = self.norm(x.flatten(2).transpose(1, 2))
+        return _to_nchw(x + self.resized_pos_embed(hw), hw)
 
 
 class ConvPatchMerging(nn.Module):
@@ -344,7 +303,7 @@ class DWConv(nn.Module):
         self.dwconv = nn.Conv2d(dim, dim, 3, 1, 1, groups=dim)
 
     def forward(self, x: Tensor, hw: Tuple[int, int]) -> Tensor:
-        return _to_tokens(self.dwconv(_to_nchw(x, hw)))
+        return self.dwconv(_to_nchw(x, hw)).flatten(2).transpose(1, 2)
 
 
 class DWConvFFN(nn.Module):
@@ -651,7 +610,8 @@ class SGAttention(nn.Module):
                 ) -> Tuple[Tensor, Optional[Tensor]]:
         """Return the output and, in 'hs' mode, the significance map
         (B, H, W) the next (SG) block needs."""
-        lepe = _to_tokens(self.lepe_conv(_to_nchw(self.lepe_linear(x), hw)))
+        lepe = self.lepe_conv(_to_nchw(self.lepe_linear(x), hw))
+        lepe = lepe.view(x.shape[0], x.shape[2], -1).transpose(-1, -2)
         sig = None
         if self.mode == 'hs':
             x, sig = self.forward_hs(x, hw)
@@ -862,12 +822,12 @@ class SGFormer(BaseBackbone):
         if i:
             x = getattr(self, f'patch_embed{i + 1}')(x)
         hw = tuple(x.shape[2:])
-        x = _to_tokens(x)
+        x = x.flatten(2).transpose(1, 2)  # tokens (B, H*W, C)
         significance = None
         for block in getattr(self, f'block{i + 1}'):
             x, significance = self.run_block(block, x, hw, significance)
         x = getattr(self, f'norm{i + 1}')(x)
-        out = _to_nchw(x, hw)
+        out = x.reshape(x.shape[0], *hw, -1).permute(0, 3, 1, 2).contiguous()
         return out, out
 
     # ---------------------------------------------------- checkpoints ----
