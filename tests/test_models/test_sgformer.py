@@ -482,6 +482,19 @@ def test_training_keeps_one_hidden_tensor():
                                   (1, 8, 5, 6), (1, 8, 5, 6)]), big
 
 
+@pytest.mark.parametrize('batch', [1, 2])
+def test_token_map_is_channels_last(batch):
+    """The convs on tokens get a channels-last view with channels-last
+    strides in every dim: at batch 1 a transpose of the tokens gives the
+    batch dim the stride C, and torch's CPU conv then runs NCHW on a copy
+    (configs/sgformer/README.md)."""
+    c, hw = 16, (5, 7)
+    x = torch.rand(batch, hw[0] * hw[1], c)
+    m = sg._to_nchw(x, hw)
+    assert m.data_ptr() == x.data_ptr()
+    assert m.stride() == (hw[0] * hw[1] * c, 1, hw[1] * c, c)
+
+
 def test_stem_and_merging_match_plain_float64():
     """Stem and patch merging (norm + GELU recomputed in backward) give the
     plain Sequential's output and gradients in float64."""
