@@ -100,7 +100,7 @@ def _to_nchw(x: Tensor, hw: Tuple[int, int]) -> Tensor:
     view: a transpose of the tokens would, at batch 1, leave the batch
     dimension a stride that torch's CPU convolutions do not read as
     channels-last; they would run NCHW on a strided copy, 18% of
-    SG-Former-S's training step at 1x3x800x1216.)"""
+    SG-Former-S's training step at 1x3x400x608.)"""
     return x.view(x.shape[0], *hw, x.shape[2]).permute(0, 3, 1, 2)
 
 
