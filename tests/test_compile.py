@@ -8,7 +8,7 @@ torch.compile).
 """
 import argparse
 import os.path as osp
-from typing import Optional
+from typing import Optional, Tuple
 
 import pytest
 import torch
@@ -50,10 +50,10 @@ class RecordWeights(Hook):
 
 
 def train_one_iter(data_root: str, work_dir: str, compile_cfg=None,
-                   before: Optional[dict] = None) -> dict:
+                   before: Optional[dict] = None) -> Tuple[dict, float]:
     """One training iteration of the quickstart config, loaded as
-    ``tools/train.py`` loads it; returns the weights after the step (and
-    those before it in ``before``)."""
+    ``tools/train.py`` loads it; returns the weights after the step and the
+    step's loss (and the weights before it in ``before``)."""
     args = argparse.Namespace(
         config=QUICKSTART, launcher='none', data_root=data_root,
         work_dir=work_dir, cfg_options=dict(
@@ -71,8 +71,9 @@ def train_one_iter(data_root: str, work_dir: str, compile_cfg=None,
     if before is not None:
         runner.register_hook(RecordWeights(before))
     runner.train()
+    loss = runner.message_hub.get_scalar('train/loss').current()
     return {k: v.detach().clone()
-            for k, v in runner.model.state_dict().items()}
+            for k, v in runner.model.state_dict().items()}, float(loss)
 
 
 def module_paths(gm: torch.fx.GraphModule) -> set:
@@ -96,13 +97,14 @@ def test_runner_compile_option_quickstart(tmp_path):
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     try:
-        compiled = train_one_iter(data_root, str(tmp_path / 'compiled'),
-                                  dict(backend=BACKEND))
+        compiled, loss_c = train_one_iter(
+            data_root, str(tmp_path / 'compiled'), dict(backend=BACKEND))
         breaks = dict(torch._dynamo.utils.counters['graph_break'])
     finally:
         torch._dynamo.reset()
     before = {}
-    eager = train_one_iter(data_root, str(tmp_path / 'eager'), before=before)
+    eager, loss_e = train_one_iter(data_root, str(tmp_path / 'eager'),
+                                   before=before)
 
     # the compiled path ran, and the whole backbone and neck forward is one
     # graph: no graph break inside mmhybrid's modules
@@ -113,13 +115,24 @@ def test_runner_compile_option_quickstart(tmp_path):
     assert 'neck' in module_paths(with_backbone[0]), breaks
 
     assert compiled.keys() == eager.keys()
-    diff = max(float((compiled[k].float() - eager[k].float()).abs().max())
-               for k in eager)
-    assert diff <= 2e-5, diff
-    # the step moved the weights by much more (AdamW, lr 2e-4 at step 1)
+    assert abs(loss_c - loss_e) <= 1e-5 * abs(loss_e), (loss_c, loss_e)
+    # AdamW's first step moves each weight by lr * g / (|g| + eps), i.e.
+    # +-lr (2e-4) wherever |g| >> eps: a gradient element that is rounding
+    # noise around zero (a bias before a norm, ...) may take either sign in
+    # the two runs, its weights then differing by 2 lr (measured: 664 of
+    # 1.9M elements with ATEN_CPU_CAPABILITY=default on an AMD EPYC, none
+    # with its AVX2 kernels). Elsewhere the weights agree to float32
+    # rounding; the losses were equal.
+    off = total = 0
+    for k in eager:
+        diff = (compiled[k].float() - eager[k].float()).abs()
+        off += int((diff > 2e-5).sum())
+        total += diff.numel()
+    assert off <= 1e-3 * total, (off, total)
+    # the step moved the weights by much more than rounding
     step = max(float((eager[k].float() - before[k].float()).abs().max())
                for k in eager)
-    assert step > 10 * max(diff, 1e-6), (step, diff)
+    assert step > 1e-4, step
 
 
 if __name__ == '__main__':
