@@ -827,7 +827,7 @@ class SGFormer(BaseBackbone):
         for block in getattr(self, f'block{i + 1}'):
             x, significance = self.run_block(block, x, hw, significance)
         x = getattr(self, f'norm{i + 1}')(x)
-        out = x.reshape(x.shape[0], *hw, -1).permute(0, 3, 1, 2).contiguous()
+        out = _to_nchw(x, hw).contiguous()
         return out, out
 
     # ---------------------------------------------------- checkpoints ----
